@@ -1,0 +1,90 @@
+/**
+ * Module-level functions that proxy to a default node, one per thread
+ * (each worker thread loads its own copy of this module, so each has its own).
+ *
+ * @module
+ */
+import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
+import { AlreadyStartedError } from './errors'
+import { MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+import type { NodeOptions } from './options'
+import type { AnySignal, PayloadOf, SignalRef } from './signal'
+
+let options: NodeOptions = {}
+let node: Node | undefined
+
+/** The default node of this thread, created on first use with the options given to {@link configure}. */
+export function defaultNode(): Node {
+  node ??= new Node(options)
+  return node
+}
+
+/**
+ * Sets the options of the default node. Throws {@link AlreadyStartedError} once
+ * the default node has started (call {@link stop} first to reconfigure).
+ */
+export function configure(newOptions: NodeOptions): void {
+  if (node !== undefined && node.isStarted()) {
+    throw new AlreadyStartedError(
+      'configure() must be called before the default node starts (before the first connect, send, waitFor or ready); call stop() first to change its options.'
+    )
+  }
+  const next = new Node(newOptions)
+  options = newOptions
+  node = next
+}
+
+/** {@inheritDoc Node.connect} */
+export function connect<S extends SignalRef | AnySignal, F extends Listener<PayloadOf<S>>>(signal: S, callback: F, options?: ListenOptions): F
+export function connect<S extends SignalRef | AnySignal>(signal: S, options?: ListenOptions): MethodDecorator<PayloadOf<S>>
+export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Listener<never> | ListenOptions, maybeOptions?: ListenOptions): unknown {
+  const target = defaultNode()
+  return typeof callbackOrOptions === 'function'
+    ? target.connect(signal, callbackOrOptions as Listener, maybeOptions)
+    : target.connect(signal, callbackOrOptions)
+}
+
+/** {@inheritDoc Node.disconnect} */
+export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>): number {
+  return defaultNode().disconnect(signal, callback)
+}
+
+/** {@inheritDoc Node.send} */
+export function send<S extends SignalRef>(signal: S, payload?: PayloadOf<S>, options?: SendOptions): Promise<void> {
+  return defaultNode().send(signal, payload, options)
+}
+
+/** {@inheritDoc Node.waitFor} */
+export function waitFor<S extends SignalRef | AnySignal>(signal: S, options?: WaitOptions): Promise<PyventEvent<PayloadOf<S>>> {
+  return defaultNode().waitFor(signal, options)
+}
+
+/** {@inheritDoc Node.request} */
+export function request<S extends SignalRef, R = unknown>(signal: S, payload?: PayloadOf<S>, options?: RequestOptions): Promise<R> {
+  return defaultNode().request<S, R>(signal, payload, options)
+}
+
+/** {@inheritDoc Node.ready} */
+export function ready(): Promise<void> {
+  return defaultNode().ready()
+}
+
+/** {@inheritDoc Node.isServer} */
+export function isServer(): boolean {
+  return node?.isServer() ?? false
+}
+
+/** {@inheritDoc Node.startServer} */
+export function startServer(): Promise<boolean> {
+  return defaultNode().startServer()
+}
+
+/** {@inheritDoc Node.stats} */
+export function stats(): Promise<NodeStats> {
+  return defaultNode().stats()
+}
+
+/** {@inheritDoc Node.stop} */
+export function stop(): Promise<void> {
+  return node?.stop() ?? Promise.resolve()
+}

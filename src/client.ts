@@ -1,0 +1,358 @@
+/**
+ * The client sockets of a node: a Push connected to the relay's pull port and
+ * a Subscriber connected to its publisher port. Events queued in the same
+ * tick for the same signal and sender are coalesced into one ZeroMQ message,
+ * so per-message costs are paid per batch.
+ *
+ * @module
+ */
+import createDebug from 'debug'
+import { Push, Subscriber } from 'zeromq'
+import {
+  decode,
+  encodeControl,
+  encodeEvents,
+  EventMessage,
+  Frames,
+  HEARTBEAT_TOPIC,
+  ReplyMessage,
+  topicFrame
+} from './codec'
+import { endpoint, ResolvedOptions } from './options'
+
+const debug = createDebug('pyvent:client')
+
+/** Most events coalesced into one message. */
+const MAX_BATCH_EVENTS = 512
+/** Most payload bytes (UTF-16 units, as a cheap bound) coalesced into one message. */
+const MAX_BATCH_CHARS = 16 * 1024
+/** ZeroMQ reconnect interval: short, so clients find a new relay soon after a failover. */
+const RECONNECT_INTERVAL = 25
+/** Longest pause between two probes of one readiness check. */
+const MAX_PROBE_INTERVAL = 200
+/** Most (node, signal) streams whose sequence numbers are tracked for gap detection. */
+const MAX_TRACKED_STREAMS = 10_000
+
+/** Counters of a client. */
+export interface ClientStats {
+  /** Events queued by `send` (and requests). */
+  sent: number
+  /** Events received (payloads of event messages, whether or not a listener matched). */
+  received: number
+  /** Messages that were not valid pyvent messages, dropped. */
+  malformed: number
+  /** Events missing from a sender's sequence (lost upstream, for example by a drop-mode relay). */
+  gaps: number
+  /** Events whose sequence number was already seen (repeated or out of order). */
+  duplicates: number
+}
+
+/** What the client hands its node. */
+export interface ClientHandlers {
+  /** An event, request or reply arrived. */
+  message(message: EventMessage | ReplyMessage): void
+  /** No message from the relay within the detection window. */
+  suspect(): void
+  /** How many listeners, waits and requests need the receive loop now. */
+  demand(): number
+}
+
+interface Batch {
+  kind: 'e' | 'q'
+  signal: string
+  sender: string
+  seq: number
+  time: number
+  request: string | undefined
+  payloads: string[]
+  chars: number
+}
+
+const RESOLVED = Promise.resolve()
+
+function isEAGAIN(error: unknown): boolean {
+  return (error as { code?: string }).code === 'EAGAIN'
+}
+
+/** The client half of a node. */
+export class Client {
+  readonly stats: ClientStats = { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
+  readonly #options: ResolvedOptions
+  readonly #node: string
+  readonly #handlers: ClientHandlers
+  readonly #push: Push
+  readonly #sub: Subscriber
+  /** The batch still being filled this tick. */
+  #open: Batch | undefined
+  /** Sealed messages waiting for the socket, oldest first. */
+  readonly #queue: (Batch | Frames)[] = []
+  #flushing = false
+  #sealScheduled = false
+  #waiters: (() => void)[] = []
+  readonly #seqs = new Map<string, number>()
+  readonly #expected = new Map<string, Map<string, number>>()
+  readonly #probes = new Map<string, () => void>()
+  #probeCount = 0
+  #receiving = false
+  #closed = false
+
+  constructor(options: ResolvedOptions, node: string, handlers: ClientHandlers) {
+    this.#options = options
+    this.#node = node
+    this.#handlers = handlers
+    const hwm = options.highWaterMark
+    this.#push = new Push({
+      sendHighWaterMark: hwm,
+      linger: options.linger,
+      reconnectInterval: RECONNECT_INTERVAL
+    })
+    this.#sub = new Subscriber({
+      receiveHighWaterMark: hwm,
+      maxMessageSize: options.maxMessageSize,
+      // A receive that sees nothing for this long means the relay is silent: see #receiveLoop.
+      receiveTimeout: options.relayTimeout,
+      reconnectInterval: RECONNECT_INTERVAL,
+      linger: 0
+    })
+    this.#push.connect(endpoint(options, 'pull'))
+    this.#sub.connect(endpoint(options, 'pub'))
+    this.#sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
+    debug('connected to %s / %s', endpoint(options, 'pub'), endpoint(options, 'pull'))
+  }
+
+  /** Subscribes to a topic ('' for every topic). */
+  subscribe(topic: string): void {
+    if (this.#closed) return
+    this.#sub.subscribe(topic === '' ? '' : topicFrame(topic))
+  }
+
+  /** Drops a subscription made with {@link subscribe}. */
+  unsubscribe(topic: string): void {
+    if (this.#closed) return
+    this.#sub.unsubscribe(topic === '' ? '' : topicFrame(topic))
+    if (topic === '') this.#expected.clear()
+    else this.#expected.delete(topic)
+  }
+
+  /**
+   * Queues one encoded payload. Resolves at once while the queue is short;
+   * when it is full, resolves once it has drained (backpressure).
+   */
+  enqueue(kind: 'e' | 'q', signal: string, sender: string, json: string, request?: string): Promise<void> {
+    if (this.#closed) return RESOLVED
+    this.stats.sent++
+    const seq = this.#seqs.get(signal) ?? 0
+    this.#seqs.set(signal, seq + 1)
+    const open = this.#open
+    if (
+      open !== undefined &&
+      kind === 'e' &&
+      open.kind === 'e' &&
+      open.signal === signal &&
+      open.sender === sender &&
+      open.payloads.length < MAX_BATCH_EVENTS &&
+      open.chars + json.length <= MAX_BATCH_CHARS
+    ) {
+      open.payloads.push(json)
+      open.chars += json.length
+    } else {
+      if (open !== undefined) this.#seal()
+      this.#open = { kind, signal, sender, seq, time: Date.now(), request, payloads: [json], chars: json.length }
+      if (kind === 'q') this.#seal()
+      else if (!this.#sealScheduled) {
+        this.#sealScheduled = true
+        setImmediate(this.#sealTick)
+      }
+    }
+    if (this.#queue.length < this.#options.highWaterMark) return RESOLVED
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Queues ready-made frames (probes, replies) behind everything queued before. */
+  enqueueFrames(frames: Frames): void {
+    if (this.#closed) return
+    if (this.#open !== undefined) this.#seal()
+    this.#queue.push(frames)
+    void this.#flush()
+  }
+
+  readonly #sealTick = (): void => {
+    this.#sealScheduled = false
+    if (this.#open !== undefined) this.#seal()
+  }
+
+  #seal(): void {
+    const open = this.#open
+    if (open === undefined) return
+    this.#open = undefined
+    this.#queue.push(open)
+    void this.#flush()
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return
+    this.#flushing = true
+    const queue = this.#queue
+    const limit = this.#options.highWaterMark
+    try {
+      while (queue.length > 0 && !this.#closed) {
+        const item = queue[0] as Batch | Frames
+        const frames = Array.isArray(item)
+          ? item
+          : encodeEvents(topicFrame(item.signal), { ...item, node: this.#node }, item.payloads)
+        await this.#push.send(frames)
+        queue.shift()
+        if (this.#waiters.length > 0 && queue.length < limit / 2) this.#wake()
+      }
+    } catch (error) {
+      if (!this.#closed) debug('send failed: %s', (error as Error).message)
+    } finally {
+      this.#flushing = false
+    }
+    if (this.#waiters.length > 0 && (queue.length < limit / 2 || this.#closed)) this.#wake()
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  /**
+   * Proves a round trip through the relay: subscribes to a fresh probe topic,
+   * then sends probes to it until one comes back. Because subscriptions travel
+   * in order on one connection, the returning probe also proves every earlier
+   * subscription is live at the relay; because the probe is queued behind
+   * every earlier event, it also proves those were forwarded.
+   *
+   * @returns `true` if a probe came back within `timeout` milliseconds.
+   */
+  async probe(timeout: number): Promise<boolean> {
+    if (this.#closed) return false
+    const topic = `$p.${this.#node}.${++this.#probeCount}`
+    const frames = encodeControl('p', topic)
+    let arrived = false
+    let wake: (() => void) | undefined
+    this.#probes.set(topic, () => {
+      arrived = true
+      wake?.()
+    })
+    this.subscribe(topic)
+    this.startReceiving()
+    const deadline = Date.now() + timeout
+    let interval = 5
+    try {
+      while (!arrived && !this.#closed) {
+        const left = deadline - Date.now()
+        if (left <= 0) break
+        this.enqueueFrames(frames)
+        await new Promise<void>((resolve) => {
+          wake = resolve
+          setTimeout(resolve, Math.min(interval, left))
+        })
+        interval = Math.min(interval * 2, MAX_PROBE_INTERVAL)
+      }
+    } finally {
+      this.#probes.delete(topic)
+      this.unsubscribe(topic)
+    }
+    return arrived
+  }
+
+  /** Starts the receive loop if something needs it and it is not running. */
+  startReceiving(): void {
+    if (this.#receiving || this.#closed) return
+    this.#receiving = true
+    void this.#receiveLoop()
+  }
+
+  #wanted(): boolean {
+    return !this.#closed && (this.#handlers.demand() > 0 || this.#probes.size > 0)
+  }
+
+  // A pending receive keeps the process alive, so the loop runs only while a
+  // listener, wait, request or probe needs it. The receive timeout (the
+  // detection window) both bounds how long a finished loop lingers and tells
+  // that the relay has gone silent: it sends a heartbeat every heartbeatInterval.
+  async #receiveLoop(): Promise<void> {
+    const sub = this.#sub
+    while (this.#wanted()) {
+      let frames: Buffer[]
+      try {
+        frames = await sub.receive()
+      } catch (error) {
+        if (this.#closed) break
+        if (isEAGAIN(error)) {
+          debug('nothing from the relay for %d ms', this.#options.relayTimeout)
+          this.#handlers.suspect()
+        } else debug('receive failed: %s', (error as Error).message)
+        continue
+      }
+      this.#handle(frames)
+    }
+    this.#receiving = false
+  }
+
+  #handle(frames: Buffer[]): void {
+    let message
+    try {
+      message = decode(frames)
+    } catch (error) {
+      this.stats.malformed++
+      debug('dropped a malformed message: %s', (error as Error).message)
+      return
+    }
+    switch (message.kind) {
+      case 'e':
+      case 'q':
+        this.stats.received += message.payloads.length
+        this.#track(message)
+        this.#handlers.message(message)
+        return
+      case 'r':
+        this.#handlers.message(message)
+        return
+      case 'p':
+        this.#probes.get(message.topic)?.()
+        return
+      case 'h':
+        return
+    }
+  }
+
+  #track(message: EventMessage): void {
+    let streams = this.#expected.get(message.signal)
+    if (streams === undefined) {
+      if (this.#expected.size >= MAX_TRACKED_STREAMS) this.#expected.clear()
+      streams = new Map()
+      this.#expected.set(message.signal, streams)
+    }
+    const expected = streams.get(message.node)
+    if (expected !== undefined) {
+      if (message.seq > expected) {
+        this.stats.gaps += message.seq - expected
+        debug('gap of %d events in %s from %s', message.seq - expected, message.signal, message.node)
+      } else if (message.seq < expected) this.stats.duplicates += message.payloads.length
+    } else if (streams.size >= MAX_TRACKED_STREAMS) streams.clear()
+    streams.set(message.node, message.seq + message.payloads.length)
+  }
+
+  /** Events and messages not yet handed to the socket. */
+  get pending(): number {
+    return this.#queue.length + (this.#open === undefined ? 0 : 1)
+  }
+
+  /**
+   * Closes both sockets. With `flushed` false (the relay did not answer), queued
+   * messages are dropped at once instead of holding the process for `linger`.
+   */
+  close(flushed: boolean): void {
+    if (this.#closed) return
+    this.#closed = true
+    if (!flushed) this.#push.linger = 0
+    this.#push.close()
+    this.#sub.close()
+    this.#wake()
+    debug('closed')
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * The local dispatcher: which listener gets which event. Listeners are keyed
+ * by exact signal name (or {@link Any}) and filtered by sender prefix at dot
+ * boundaries. The dispatcher also tells the client which topics to subscribe
+ * to, so a process only receives the signals it listens to.
+ *
+ * @module
+ */
+import createDebug from 'debug'
+import { v5 as uuidv5 } from 'uuid'
+import type { EventMessage } from './codec'
+import { ListenerError } from './errors'
+import { Any, AnySignal, SignalRef, validatePayload } from './signal'
+
+const debug = createDebug('pyvent:dispatch')
+
+/** The metadata of a received event, with its payload. */
+export class PyventEvent<T = unknown> {
+  /** The signal name. */
+  readonly signal: string
+  /** The sender name, for example `pyvent` or `customer-manager.orders`. */
+  readonly sender: string
+  /** The payload, as the sender sent it (after the signal's validator, if any). */
+  readonly payload: T
+  /** The unique id of the sending node (a UUID). */
+  readonly node: string
+  /** The event's number in its sender's stream of this signal (from 0). */
+  readonly seq: number
+  /** When the sender queued the event, in milliseconds since the epoch. */
+  readonly timestamp: number
+  #id: string | undefined
+
+  /** @internal */
+  constructor(signal: string, sender: string, payload: T, node: string, seq: number, timestamp: number) {
+    this.signal = signal
+    this.sender = sender
+    this.payload = payload
+    this.node = node
+    this.seq = seq
+    this.timestamp = timestamp
+  }
+
+  /**
+   * A UUID unique to this event, the same in every process that receives it.
+   * Derived (UUID v5) from the sending node's id and the sequence number, so it
+   * costs nothing on the wire and nothing until read.
+   */
+  get id(): string {
+    if (this.#id === undefined) {
+      try {
+        this.#id = uuidv5(`${this.signal}\0${this.seq}`, this.node)
+      } catch {
+        // A foreign sender whose node id is not a UUID: derive from a fixed namespace instead.
+        this.#id = uuidv5(`${this.node}\0${this.signal}\0${this.seq}`, uuidv5.URL)
+      }
+    }
+    return this.#id
+  }
+
+  /** @internal */
+  toJSON(): Record<string, unknown> {
+    const { signal, sender, payload, node, seq, timestamp, id } = this
+    return { signal, sender, id, node, seq, timestamp, payload }
+  }
+}
+
+/** A listener callback. A value it returns (or resolves) answers a `request`. */
+export type Listener<T = unknown> = (payload: T, event: PyventEvent<T>) => unknown
+
+/** Options of `connect`. */
+export interface ListenOptions {
+  /**
+   * Only events from this sender, or from senders below it (`sender.anything`),
+   * reach the listener. {@link Any} accepts every sender.
+   * @default 'pyvent'
+   */
+  sender?: string | AnySignal
+}
+
+/** The outcome of a responder, sent back to a requester. */
+export interface Outcome {
+  ok: boolean
+  value: unknown
+}
+
+/** What the dispatcher needs from its node. */
+export interface DispatchHooks {
+  subscribe(topic: string): void
+  unsubscribe(topic: string): void
+  /** A listener failed while handling a plain event. */
+  error(error: ListenerError): void
+  /** The first responder to a request finished. */
+  reply(message: EventMessage, outcome: Outcome): void
+}
+
+interface Registration {
+  name: string | AnySignal
+  signal: SignalRef | AnySignal
+  callback: Listener<never>
+  sender: string | AnySignal
+  once: boolean
+}
+
+/** The topic (subscription prefix) a listener needs: the signal name, or everything for Any. */
+function topicOf(name: string | AnySignal): string {
+  return name === Any ? '' : name
+}
+
+/** Whether `sender` is `filter` or below it at a dot boundary. */
+export function senderMatches(filter: string | AnySignal, sender: string): boolean {
+  if (filter === Any || filter === sender) return true
+  return sender.length > filter.length && sender.charCodeAt(filter.length) === 46 && sender.startsWith(filter)
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
+}
+
+function describeError(error: unknown): { name: string; message: string } {
+  if (error instanceof Error) return { name: error.name, message: error.message }
+  return { name: 'Error', message: String(error) }
+}
+
+/** Routes decoded events to local listeners. */
+export class Dispatcher {
+  readonly #bySignal = new Map<string, Registration[]>()
+  #any: Registration[] = []
+  readonly #hooks: DispatchHooks
+  #size = 0
+  /** Payloads a signal's validator refused. */
+  invalid = 0
+
+  constructor(hooks: DispatchHooks) {
+    this.#hooks = hooks
+  }
+
+  /** How many listeners are registered. */
+  get size(): number {
+    return this.#size
+  }
+
+  /** Registers a listener. */
+  add(name: string | AnySignal, signal: SignalRef | AnySignal, callback: Listener<never>, sender: string | AnySignal, once = false): void {
+    const registration: Registration = { name, signal, callback, sender, once }
+    if (name === Any) {
+      this.#any = [...this.#any, registration]
+      if (this.#any.length === 1) this.#hooks.subscribe(topicOf(Any))
+    } else {
+      const list = this.#bySignal.get(name)
+      // Lists are replaced, not mutated, so a dispatch in progress sees a stable list.
+      this.#bySignal.set(name, list === undefined ? [registration] : [...list, registration])
+      if (list === undefined) this.#hooks.subscribe(topicOf(name))
+    }
+    this.#size++
+  }
+
+  /**
+   * Removes the registrations of `callback` for `name` (all of that signal's
+   * listeners when `callback` is omitted). Returns how many were removed.
+   */
+  remove(name: string | AnySignal, callback?: Listener<never>): number {
+    return this.#drop(name, (r) => callback === undefined || r.callback === callback)
+  }
+
+  #drop(name: string | AnySignal, match: (registration: Registration) => boolean): number {
+    const list = name === Any ? this.#any : this.#bySignal.get(name)
+    if (list === undefined) return 0
+    const kept = list.filter((r) => !match(r))
+    const removed = list.length - kept.length
+    if (removed === 0) return 0
+    this.#size -= removed
+    if (name === Any) this.#any = kept
+    else if (kept.length > 0) this.#bySignal.set(name, kept)
+    else this.#bySignal.delete(name)
+    if (kept.length === 0) this.#hooks.unsubscribe(topicOf(name))
+    return removed
+  }
+
+  /** Delivers every payload of a decoded event message to the matching listeners. */
+  dispatch(message: EventMessage): void {
+    const named = this.#bySignal.get(message.signal)
+    const any = this.#any
+    if (named === undefined && any.length === 0) return
+    const { payloads } = message
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]
+      const seq = message.seq + i
+      if (named !== undefined) this.#deliver(named, message, payload, seq)
+      if (any.length > 0) this.#deliver(any, message, payload, seq)
+    }
+  }
+
+  #deliver(list: Registration[], message: EventMessage, raw: unknown, seq: number): void {
+    const { signal, sender } = message
+    const request = message.kind === 'q'
+    for (const registration of list) {
+      if (!senderMatches(registration.sender, sender)) continue
+      if (registration.once) {
+        if (!this.#consume(registration)) continue
+      }
+      let payload = raw
+      try {
+        payload = validatePayload(registration.signal, raw)
+      } catch (error) {
+        this.invalid++
+        debug('payload of %s from %s refused by its validator: %s', signal, sender, (error as Error).message)
+        if (request) this.#settle(message, { ok: false, value: describeError(error) })
+        else this.#hooks.error(new ListenerError(signal, error))
+        continue
+      }
+      const event = new PyventEvent(signal, sender, payload, message.node, seq, message.time)
+      let result: unknown
+      try {
+        result = (registration.callback as Listener)(payload, event)
+      } catch (error) {
+        this.#failed(message, error)
+        continue
+      }
+      if (isThenable(result)) {
+        result.then(
+          (value) => {
+            if (request && value !== undefined) this.#settle(message, { ok: true, value })
+          },
+          (error: unknown) => this.#failed(message, error)
+        )
+      } else if (request && result !== undefined) {
+        this.#settle(message, { ok: true, value: result })
+      }
+    }
+  }
+
+  /** Removes a once-registration; `false` if another event already took it. */
+  #consume(registration: Registration): boolean {
+    return this.#drop(registration.name, (r) => r === registration) === 1
+  }
+
+  #failed(message: EventMessage, error: unknown): void {
+    if (message.kind === 'q') this.#settle(message, { ok: false, value: describeError(error) })
+    else this.#hooks.error(new ListenerError(message.signal, error))
+  }
+
+  readonly #replied = new WeakSet<EventMessage>()
+
+  #settle(message: EventMessage, outcome: Outcome): void {
+    // One reply per request from this process: the first responder to finish wins.
+    if (this.#replied.has(message)) return
+    this.#replied.add(message)
+    this.#hooks.reply(message, outcome)
+  }
+}

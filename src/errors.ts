@@ -1,0 +1,145 @@
+/**
+ * Error classes. Every error pyvent raises carries a stable `code` that
+ * programs can test instead of parsing messages.
+ *
+ * @module
+ */
+
+/** The stable codes of the errors pyvent raises. */
+export type PyventErrorCode =
+  | 'ERR_PYVENT_TIMEOUT'
+  | 'ERR_PYVENT_ABORTED'
+  | 'ERR_PYVENT_RELAY_UNREACHABLE'
+  | 'ERR_PYVENT_ALREADY_STARTED'
+  | 'ERR_PYVENT_STOPPED'
+  | 'ERR_PYVENT_INVALID_PAYLOAD'
+  | 'ERR_PYVENT_MESSAGE_TOO_LARGE'
+  | 'ERR_PYVENT_PROTOCOL'
+  | 'ERR_PYVENT_REMOTE'
+  | 'ERR_PYVENT_LISTENER'
+
+/** Base class of the errors that are not plain argument `TypeError`s. */
+export class PyventError extends Error {
+  /** A stable identifier for the kind of failure. */
+  readonly code: PyventErrorCode
+
+  constructor(code: PyventErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = 'PyventError'
+  }
+}
+
+/** A `waitFor` or `request` did not see a matching event in time. */
+export class TimeoutError extends PyventError {
+  /** The time limit that passed, in milliseconds. */
+  readonly timeout: number
+
+  constructor(message: string, timeout: number) {
+    super('ERR_PYVENT_TIMEOUT', message)
+    this.name = 'TimeoutError'
+    this.timeout = timeout
+  }
+}
+
+/** The `AbortSignal` given to a `waitFor` or `request` fired. */
+export class AbortError extends PyventError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_PYVENT_ABORTED', message, options)
+    this.name = 'AbortError'
+  }
+}
+
+/**
+ * No pyvent relay answered at the configured address in time: nothing is
+ * listening there and this node may not host the relay, or another program
+ * (one that does not speak pyvent) holds the port.
+ */
+export class RelayUnreachableError extends PyventError {
+  /** The host the node tried. */
+  readonly host: string
+  /** The relay's publisher port (its pull port is `port + 1`). */
+  readonly port: number
+
+  constructor(message: string, host: string, port: number) {
+    super('ERR_PYVENT_RELAY_UNREACHABLE', message)
+    this.name = 'RelayUnreachableError'
+    this.host = host
+    this.port = port
+  }
+}
+
+/** `configure()` was called after the node started. */
+export class AlreadyStartedError extends PyventError {
+  constructor(message: string) {
+    super('ERR_PYVENT_ALREADY_STARTED', message)
+    this.name = 'AlreadyStartedError'
+  }
+}
+
+/** The node was stopped while this operation was still waiting. */
+export class StoppedError extends PyventError {
+  constructor(message: string) {
+    super('ERR_PYVENT_STOPPED', message)
+    this.name = 'StoppedError'
+  }
+}
+
+/** A payload that JSON cannot carry faithfully (a function, a cycle, a BigInt, a symbol, NaN). */
+export class InvalidPayloadError extends TypeError {
+  readonly code = 'ERR_PYVENT_INVALID_PAYLOAD' as const
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'InvalidPayloadError'
+  }
+}
+
+/** A payload whose encoding is larger than the node's `maxMessageSize`. */
+export class MessageTooLargeError extends RangeError {
+  readonly code = 'ERR_PYVENT_MESSAGE_TOO_LARGE' as const
+  /** The encoded size in bytes. */
+  readonly size: number
+  /** The limit in bytes. */
+  readonly limit: number
+
+  constructor(message: string, size: number, limit: number) {
+    super(message)
+    this.name = 'MessageTooLargeError'
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** A message on the wire that does not follow the pyvent protocol. */
+export class ProtocolError extends PyventError {
+  constructor(message: string) {
+    super('ERR_PYVENT_PROTOCOL', message)
+    this.name = 'ProtocolError'
+  }
+}
+
+/** The responder of a `request` threw; `remoteName` and `message` are the remote error's. */
+export class RemoteError extends PyventError {
+  /** The `name` of the error the responder threw (for example `'TypeError'`). */
+  readonly remoteName: string
+
+  constructor(remoteName: string, message: string) {
+    super('ERR_PYVENT_REMOTE', message)
+    this.name = 'RemoteError'
+    this.remoteName = remoteName
+  }
+}
+
+/** A listener threw or rejected; reported through the node's `error` event. */
+export class ListenerError extends PyventError {
+  /** The signal of the event the listener was handling. */
+  readonly signal: string
+
+  constructor(signal: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    super('ERR_PYVENT_LISTENER', `A listener for "${signal}" failed: ${reason}`, { cause })
+    this.name = 'ListenerError'
+    this.signal = signal
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * pyvent: a dead-simple event emitter across Node.js processes and worker
+ * threads, on ZeroMQ.
+ *
+ * @packageDocumentation
+ */
+export { configure, connect, defaultNode, disconnect, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
+export { Node } from './node'
+export type { MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+export { PyventEvent, senderMatches } from './dispatcher'
+export type { Listener, ListenOptions } from './dispatcher'
+export { Any, defineSignal } from './signal'
+export type { AnySignal, PayloadOf, PayloadValidator, Signal, SignalRef } from './signal'
+export { DEFAULTS } from './options'
+export type { DeliveryMode, NodeOptions } from './options'
+export type { RelayStats } from './relay'
+export type { ClientStats } from './client'
+export {
+  AbortError,
+  AlreadyStartedError,
+  InvalidPayloadError,
+  ListenerError,
+  MessageTooLargeError,
+  ProtocolError,
+  PyventError,
+  RelayUnreachableError,
+  RemoteError,
+  StoppedError,
+  TimeoutError
+} from './errors'
+export type { PyventErrorCode } from './errors'
+export { PROTOCOL_VERSION } from './codec'

@@ -1,0 +1,535 @@
+/**
+ * The node: one client, a relay it may host, and the local dispatcher, with
+ * the lifecycle that ties them together (lazy start, relay election and
+ * takeover, readiness, flush at exit, stop).
+ *
+ * @module
+ */
+import { EventEmitter } from 'node:events'
+import createDebug from 'debug'
+import { v4 as uuidv4 } from 'uuid'
+import { Client, ClientStats } from './client'
+import { checkName, encodePayload, encodeReply, EventMessage, ReplyMessage } from './codec'
+import { Dispatcher, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
+import {
+  AbortError,
+  AlreadyStartedError,
+  InvalidPayloadError,
+  ListenerError,
+  MessageTooLargeError,
+  RelayUnreachableError,
+  RemoteError,
+  StoppedError,
+  TimeoutError
+} from './errors'
+import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
+import { RelayHost, RelayStats } from './relay'
+import { Any, AnySignal, PayloadOf, SignalRef, signalName } from './signal'
+
+const debug = createDebug('pyvent:node')
+
+/** After a takeover, the new relay waits this long before forwarding, so clients of the old one resubscribe first. */
+const TAKEOVER_HOLD = 100
+/** The prefix of every node's private reply topic. */
+const REPLY_PREFIX = '$r.'
+
+/** Options of `send`. */
+export interface SendOptions {
+  /**
+   * The sender name listeners filter on.
+   * @default 'pyvent', or 'pyvent.<id>' for a node with an id other than 'pyvent'
+   */
+  sender?: string
+}
+
+/** Options of `waitFor`. */
+export interface WaitOptions extends ListenOptions {
+  /** Reject with {@link TimeoutError} after this many milliseconds. @default no limit */
+  timeout?: number
+  /**
+   * Reject with {@link AbortError} when this signal aborts. (Named `abortSignal`
+   * because a "signal" in pyvent is an event name.)
+   */
+  abortSignal?: AbortSignal
+  /**
+   * Send this event once the wait is live at the relay, so a reply to it cannot
+   * be missed (Pyvent's `wait_for(send=...)`).
+   */
+  send?: { signal: SignalRef; payload?: unknown; sender?: string }
+}
+
+/** Options of `request`. */
+export interface RequestOptions extends SendOptions {
+  /** Reject with {@link TimeoutError} when no responder answers in this many milliseconds. @default 5000 */
+  timeout?: number
+  /** Reject with {@link AbortError} when this signal aborts. */
+  abortSignal?: AbortSignal
+}
+
+/** Counters of a node, from `node.stats()`. */
+export interface NodeStats extends ClientStats {
+  /** Payloads a typed signal's validator refused. */
+  invalid: number
+  /** The relay's counters when this node hosts it. */
+  relay?: RelayStats
+}
+
+/** Events a {@link Node} emits. */
+export interface NodeEventMap {
+  /** A listener threw or rejected, or the relay could not be reached in the background. */
+  error: [error: Error]
+  /** This node became (`true`) or stopped being (`false`) the relay. */
+  relay: [hosting: boolean]
+}
+
+type State = 'idle' | 'starting' | 'started' | 'stopping'
+
+/** Decorator returned by `connect(signal, options)` for class methods (TypeScript 5 standard decorators). */
+export type MethodDecorator<T> = <This, Fn extends (this: This, payload: T, event: PyventEvent<T>) => unknown>(
+  method: Fn,
+  context: ClassMethodDecoratorContext<This, Fn>
+) => void
+
+// Nodes to flush when the process has nothing else to do (see Node#idle).
+const started = new Set<Node>()
+let exitHookInstalled = false
+function onBeforeExit(): void {
+  for (const node of started) node.idle()
+}
+
+function abortReason(signal: AbortSignal): AbortError {
+  return new AbortError('The operation was aborted.', { cause: signal.reason })
+}
+
+/**
+ * A pyvent node: sends events, delivers them to local listeners, and may host
+ * the relay that every node on the port talks through.
+ *
+ * @example
+ * ```ts
+ * const node = new Node({ port: 50100 })
+ * node.connect('order-food', ({ food }) => console.log(food))
+ * await node.ready()
+ * await node.send('order-food', { food: 'sushi' })
+ * await node.stop()
+ * ```
+ */
+export class Node extends EventEmitter<NodeEventMap> {
+  readonly #options: ResolvedOptions
+  /** This node's unique id on the wire. */
+  readonly nodeId: string = uuidv4()
+  readonly #defaultSender: string
+  readonly #dispatcher: Dispatcher
+  readonly #relay = new RelayHost()
+  readonly #topics = new Set<string>()
+  readonly #requests = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
+  #requestCount = 0
+  #state: State = 'idle'
+  #starting: Promise<void> | undefined
+  #stopping: Promise<void> | undefined
+  #firstReady: Promise<void> | undefined
+  #ready = false
+  #client: Client | undefined
+  #takingOver = false
+  #cancels = new Set<(error: Error) => void>()
+
+  constructor(options: NodeOptions = {}) {
+    super()
+    this.#options = resolveOptions(options)
+    this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
+    this.#dispatcher = new Dispatcher({
+      subscribe: (topic) => {
+        this.#topics.add(topic)
+        this.#client?.subscribe(topic)
+      },
+      unsubscribe: (topic) => {
+        this.#topics.delete(topic)
+        this.#client?.unsubscribe(topic)
+      },
+      error: (error) => this.#report(error),
+      reply: (message, outcome) => this.#reply(message, outcome)
+    })
+    this.#relay.on('lost', () => {
+      this.emit('relay', false)
+      this.#takeOver()
+    })
+  }
+
+  /** The options in force, with defaults and environment overrides applied. */
+  get options(): Readonly<ResolvedOptions> {
+    return this.#options
+  }
+
+  /** The sender name of this node's events when `send` is given none. */
+  get defaultSender(): string {
+    return this.#defaultSender
+  }
+
+  /** Whether this node has started (and not stopped since). */
+  isStarted(): boolean {
+    return this.#state !== 'idle'
+  }
+
+  /** Whether this node hosts the relay right now. */
+  isServer(): boolean {
+    return this.#relay.running
+  }
+
+  /**
+   * Starts the node if needed and tries to host the relay now (Pyvent's
+   * `start_server`). Resolves `true` if this node hosts the relay.
+   */
+  async startServer(): Promise<boolean> {
+    await this.#start()
+    if (!this.#relay.running && (await this.#relay.start(this.#options, 0))) this.emit('relay', true)
+    return this.#relay.running
+  }
+
+  #start(): Promise<void> {
+    if (this.#state === 'started') return Promise.resolve()
+    if (this.#state === 'stopping') {
+      return (this.#stopping ?? Promise.resolve()).then(() => this.#start())
+    }
+    this.#starting ??= this.#boot().finally(() => {
+      this.#starting = undefined
+    })
+    return this.#starting
+  }
+
+  async #boot(): Promise<void> {
+    this.#state = 'starting'
+    try {
+      if (this.#options.server && (await this.#relay.start(this.#options, 0))) {
+        debug('hosting the relay on port %d', this.#options.port)
+        this.emit('relay', true)
+      }
+    } catch (error) {
+      this.#state = 'idle'
+      throw error
+    }
+    const client = new Client(this.#options, this.nodeId, {
+      message: (message) => this.#onMessage(message),
+      suspect: () => this.#takeOver(),
+      demand: () => this.#dispatcher.size + this.#requests.size
+    })
+    client.subscribe(REPLY_PREFIX + this.nodeId)
+    for (const topic of this.#topics) client.subscribe(topic)
+    this.#client = client
+    this.#state = 'started'
+    started.add(this)
+    if (!exitHookInstalled) {
+      exitHookInstalled = true
+      process.on('beforeExit', onBeforeExit)
+    }
+    if (this.#dispatcher.size > 0) client.startReceiving()
+    debug('started (node %s, %s)', this.nodeId, this.#relay.running ? 'relay' : 'client')
+  }
+
+  /** The relay looks gone: if this node may serve, try to take it over. */
+  #takeOver(): void {
+    if (!this.#options.server || this.#relay.running || this.#takingOver || this.#state !== 'started') return
+    this.#takingOver = true
+    this.#relay
+      .start(this.#options, TAKEOVER_HOLD)
+      .then(
+        (hosting) => {
+          if (hosting) {
+            debug('took the relay over')
+            if (this.#state === 'started') this.emit('relay', true)
+            else void this.#relay.stop()
+          }
+        },
+        (error: unknown) => this.#report(error as Error)
+      )
+      .finally(() => {
+        this.#takingOver = false
+      })
+  }
+
+  /**
+   * Resolves when this node's sockets are connected and every subscription
+   * made so far is live at the relay, proven by a round trip through it.
+   * Rejects with {@link RelayUnreachableError} after `readyTimeout`.
+   */
+  async ready(): Promise<void> {
+    await this.#start()
+    const client = this.#client as Client
+    if (await client.probe(this.#options.readyTimeout)) {
+      this.#ready = true
+      return
+    }
+    if (this.#state !== 'started') throw new StoppedError('The node was stopped before it was ready.')
+    const { host, port, readyTimeout, server } = this.#options
+    const hint = server
+      ? `Another program that does not speak pyvent may hold port ${port} or ${port + 1}; choose other ports with the port option or PYVENT_PORT.`
+      : `This node may not host the relay (server: false): start a node with server: true, or run \`pyvent serve\`, on that port.`
+    throw new RelayUnreachableError(
+      `No pyvent relay answered at ${host}:${port} within ${readyTimeout} ms. ${hint}`,
+      host,
+      port
+    )
+  }
+
+  /** The first readiness of this node's life, shared by every caller. */
+  #readyOnce(): Promise<void> {
+    if (this.#ready && this.#state === 'started') return Promise.resolve()
+    this.#firstReady ??= this.ready().finally(() => {
+      this.#firstReady = undefined
+    })
+    return this.#firstReady
+  }
+
+  /**
+   * Registers `callback` for `signal` and returns it. Without a callback, returns
+   * a decorator for class methods: each instance's method is connected, bound to
+   * the instance.
+   *
+   * @param signal - a signal name, a typed signal, or {@link Any}.
+   */
+  connect<S extends SignalRef | AnySignal, F extends Listener<PayloadOf<S>>>(signal: S, callback: F, options?: ListenOptions): F
+  connect<S extends SignalRef | AnySignal>(signal: S, options?: ListenOptions): MethodDecorator<PayloadOf<S>>
+  connect(
+    signal: SignalRef | AnySignal,
+    callbackOrOptions?: Listener<never> | ListenOptions,
+    maybeOptions?: ListenOptions
+  ): Listener<never> | MethodDecorator<unknown> {
+    const node = this
+    if (typeof callbackOrOptions !== 'function') {
+      const options = callbackOrOptions
+      this.#check(signal, options)
+      const decorator: MethodDecorator<unknown> = (method, context) => {
+        if (context.kind !== 'method') throw new TypeError('@connect() decorates class methods only.')
+        context.addInitializer(function (this: unknown) {
+          node.connect(signal, (method as (...args: unknown[]) => unknown).bind(this), options)
+        })
+      }
+      return decorator
+    }
+    const callback = callbackOrOptions
+    const name = this.#check(signal, maybeOptions)
+    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? this.#defaultSender)
+    this.#activate()
+    return callback
+  }
+
+  /** Validates a signal and listen options; returns the signal's wire name. */
+  #check(signal: SignalRef | AnySignal, options: ListenOptions | undefined): string | AnySignal {
+    const name = signalName(signal)
+    if (name !== Any) checkName(name, 'signal')
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      throw new TypeError('Listen options must be an object.')
+    }
+    const sender = options?.sender
+    if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
+    return name
+  }
+
+  /** Starts the node (and its receive loop) in the background for a new listener. */
+  #activate(): void {
+    if (this.#state === 'started') {
+      this.#client?.startReceiving()
+      return
+    }
+    this.#readyOnce().catch((error: Error) => this.#report(error))
+  }
+
+  /**
+   * Removes `callback` from `signal` (every listener of `signal` when `callback`
+   * is omitted). Returns how many registrations were removed.
+   */
+  disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>): number {
+    const name = signalName(signal)
+    return this.#dispatcher.remove(name, callback)
+  }
+
+  /**
+   * Sends an event to every listener of `signal` on every node. Resolves once the
+   * event is queued; waits first if the queue is full (backpressure). Rejects with
+   * a `TypeError` for a payload JSON cannot carry faithfully, sending nothing.
+   *
+   * @param payload - any JSON value. @default {}
+   */
+  async send<S extends SignalRef>(signal: S, payload?: PayloadOf<S>, options?: SendOptions): Promise<void> {
+    const [name, sender, json] = this.#encode(signal, payload, options)
+    if (!this.#ready || this.#state !== 'started') await this.#readyOnce()
+    return (this.#client as Client).enqueue('e', name, sender, json)
+  }
+
+  #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
+    const name = signalName(signal)
+    if (name === Any) throw new TypeError('Cannot send to Any: name one signal.')
+    checkName(name, 'signal')
+    const sender = options?.sender ?? this.#defaultSender
+    if (sender !== this.#defaultSender) checkName(sender, 'sender')
+    return [name, sender, encodePayload(payload === undefined ? {} : payload, this.#options.maxMessageSize - 2)]
+  }
+
+  /**
+   * Resolves with the next event on `signal` that matches `options.sender`.
+   * Rejects with {@link TimeoutError} after `options.timeout`, with
+   * {@link AbortError} when `options.abortSignal` aborts, with
+   * {@link StoppedError} if the node stops first.
+   */
+  waitFor<S extends SignalRef | AnySignal>(signal: S, options: WaitOptions = {}): Promise<PyventEvent<PayloadOf<S>>> {
+    return new Promise<PyventEvent<PayloadOf<S>>>((resolve, reject) => {
+      const name = this.#check(signal, options)
+      const { timeout, abortSignal } = options
+      if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
+        throw new TypeError(`waitFor timeout must be a non-negative number of milliseconds, got ${String(timeout)}.`)
+      }
+      if (abortSignal?.aborted) throw abortReason(abortSignal)
+      let settled = false
+      let timer: NodeJS.Timeout | undefined
+      const finish = (error: Error | undefined, event?: PyventEvent<PayloadOf<S>>): void => {
+        if (settled) return
+        settled = true
+        if (timer !== undefined) clearTimeout(timer)
+        abortSignal?.removeEventListener('abort', onAbort)
+        this.#cancels.delete(cancel)
+        if (error !== undefined) {
+          this.#dispatcher.remove(name, listener)
+          reject(error)
+        } else resolve(event as PyventEvent<PayloadOf<S>>)
+      }
+      const listener: Listener<never> = (_payload, event) => finish(undefined, event as PyventEvent<PayloadOf<S>>)
+      const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
+      const cancel = (error: Error): void => finish(error)
+      this.#dispatcher.add(name, signal, listener, options.sender ?? this.#defaultSender, true)
+      this.#cancels.add(cancel)
+      abortSignal?.addEventListener('abort', onAbort, { once: true })
+      if (timeout !== undefined) {
+        const label = name === Any ? 'any signal' : `"${name}"`
+        timer = setTimeout(() => finish(new TimeoutError(`No event on ${label} within ${timeout} ms.`, timeout)), timeout)
+      }
+      const send = options.send
+      const started = send === undefined ? this.#readyOnce() : this.ready()
+      started
+        .then(() => {
+          this.#client?.startReceiving()
+          if (send !== undefined && !settled) return this.send(send.signal, send.payload as never, { sender: send.sender })
+        })
+        .catch((error: Error) => finish(error))
+    })
+  }
+
+  /**
+   * Sends a request and resolves with the first responder's reply: the value a
+   * listener of `signal` returned (or resolved). Only this node receives the reply.
+   * Rejects with {@link RemoteError} if the responder threw, {@link TimeoutError}
+   * if none answered within `options.timeout`.
+   */
+  async request<S extends SignalRef, R = unknown>(signal: S, payload?: PayloadOf<S>, options: RequestOptions = {}): Promise<R> {
+    const [name, sender, json] = this.#encode(signal, payload, options)
+    const timeout = options.timeout ?? 5000
+    const { abortSignal } = options
+    if (abortSignal?.aborted) throw abortReason(abortSignal)
+    await this.#readyOnce()
+    const id = `${this.nodeId}.${++this.#requestCount}`
+    return new Promise<R>((resolve, reject) => {
+      const finish = (error: Error | undefined, value?: unknown): void => {
+        if (!this.#requests.delete(id)) return
+        clearTimeout(timer)
+        abortSignal?.removeEventListener('abort', onAbort)
+        this.#cancels.delete(finish)
+        if (error === undefined) resolve(value as R)
+        else reject(error)
+      }
+      const timer = setTimeout(
+        () => finish(new TimeoutError(`No responder answered "${name}" within ${timeout} ms.`, timeout)),
+        timeout
+      )
+      const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
+      abortSignal?.addEventListener('abort', onAbort, { once: true })
+      this.#requests.set(id, { resolve: (value) => finish(undefined, value), reject: finish })
+      this.#cancels.add(finish)
+      const client = this.#client as Client
+      client.startReceiving()
+      void client.enqueue('q', name, sender, json, id)
+    })
+  }
+
+  #onMessage(message: EventMessage | ReplyMessage): void {
+    if (message.kind !== 'r') {
+      this.#dispatcher.dispatch(message)
+      return
+    }
+    const pending = this.#requests.get(message.request)
+    if (pending === undefined) return
+    if (message.ok) pending.resolve(message.value)
+    else {
+      const remote = (message.value ?? {}) as { name?: unknown; message?: unknown }
+      pending.reject(new RemoteError(String(remote.name ?? 'Error'), String(remote.message ?? 'The responder failed.')))
+    }
+  }
+
+  #reply(message: EventMessage, outcome: Outcome): void {
+    const client = this.#client
+    if (client === undefined || message.request === undefined) return
+    let ok = outcome.ok
+    let json: string
+    try {
+      json = encodePayload(outcome.value, this.#options.maxMessageSize - 2)
+    } catch (error) {
+      ok = false
+      const { name, message: text } = error as InvalidPayloadError | MessageTooLargeError
+      json = JSON.stringify({ name, message: `The responder's reply could not be sent: ${text}` })
+    }
+    client.enqueueFrames(encodeReply(REPLY_PREFIX + message.node, message.request, ok, json))
+  }
+
+  #report(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error)
+    else {
+      const code = (error as ListenerError).code
+      process.emitWarning(error.message, { type: error.name, ...(code === undefined ? {} : { code }) })
+    }
+  }
+
+  /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
+  async stats(): Promise<NodeStats> {
+    const client = this.#client?.stats ?? { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
+    const stats: NodeStats = { ...client, invalid: this.#dispatcher.invalid }
+    const relay = await this.#relay.stats()
+    if (relay !== undefined) stats.relay = relay
+    return stats
+  }
+
+  /** Called when the process has nothing else to do: a node nobody listens on flushes and stops. @internal */
+  idle(): void {
+    if (this.#state === 'started' && this.#dispatcher.size === 0 && this.#requests.size === 0) void this.stop()
+  }
+
+  /**
+   * Flushes what was queued (within `linger`), rejects pending waits and
+   * requests with {@link StoppedError}, removes every listener, closes the
+   * sockets and, if this node hosts the relay, stops it and frees both ports.
+   * Idempotent; a later call to any other method starts the node again.
+   */
+  stop(): Promise<void> {
+    if (this.#state === 'idle') return Promise.resolve()
+    this.#stopping ??= this.#shutdown().finally(() => {
+      this.#stopping = undefined
+    })
+    return this.#stopping
+  }
+
+  async #shutdown(): Promise<void> {
+    await this.#starting?.catch(() => undefined)
+    if (this.#state !== 'started') return
+    this.#state = 'stopping'
+    started.delete(this)
+    const client = this.#client as Client
+    const flushed = this.#ready ? await client.probe(this.#options.linger) : client.pending === 0
+    for (const cancel of [...this.#cancels]) cancel(new StoppedError('The node stopped.'))
+    for (const topic of [...this.#topics]) this.#dispatcher.remove(topic === '' ? Any : topic)
+    client.close(flushed)
+    this.#client = undefined
+    this.#ready = false
+    if (this.#relay.running) {
+      await this.#relay.stop()
+      this.emit('relay', false)
+    }
+    this.#state = 'idle'
+    debug('stopped (%s)', flushed ? 'flushed' : 'not flushed')
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * Node options: their types, defaults, environment overrides and validation.
+ *
+ * @module
+ */
+
+/** How the relay treats a listener that cannot keep up. */
+export type DeliveryMode = 'lossless' | 'drop'
+
+/** Options of a {@link Node}. Every field is optional; the defaults suit two scripts on one machine. */
+export interface NodeOptions {
+  /**
+   * The relay's publisher port; its pull port is `port + 1`.
+   * Overridden by the `PYVENT_PORT` environment variable when the option is not given.
+   * @default 50020
+   */
+  port?: number
+  /**
+   * The address the relay binds and clients connect to. Anything but loopback
+   * exposes the relay to the network: read the Security section of the README first.
+   * Overridden by the `PYVENT_HOST` environment variable when the option is not given.
+   * @default '127.0.0.1'
+   */
+  host?: string
+  /**
+   * Whether this node may host the relay. A node that may not is a client only and
+   * waits for a relay to appear.
+   * @default true
+   */
+  server?: boolean
+  /**
+   * A name for this node. Events it sends default to the sender `pyvent.<id>`
+   * (just `pyvent` for the default id).
+   * @default 'pyvent'
+   */
+  id?: string
+  /**
+   * How long, in milliseconds, queued events may take to flush when the node
+   * stops or its process exits. After that they are dropped and the process exits.
+   * @default 2000
+   */
+  linger?: number
+  /**
+   * How long `ready()` (and a first `send()`/`waitFor()`) waits for the relay to
+   * answer before failing with `RelayUnreachableError`, in milliseconds.
+   * @default 5000
+   */
+  readyTimeout?: number
+  /**
+   * How often the relay publishes a heartbeat, in milliseconds.
+   * @default 100
+   */
+  heartbeatInterval?: number
+  /**
+   * The failure-detection window: a node that hears no heartbeat for this long
+   * considers the relay gone and, if it may serve, tries to take the relay over.
+   * @default 300
+   */
+  relayTimeout?: number
+  /**
+   * The largest body (the JSON of one payload, or of one batch) a socket accepts,
+   * in bytes. Larger frames are refused by the sockets before they are buffered,
+   * and `send()` rejects a payload that would exceed it.
+   * @default 1048576
+   */
+  maxMessageSize?: number
+  /**
+   * `'lossless'`: a slow listener slows the senders down (their `send()` waits);
+   * nothing is dropped. `'drop'`: the relay drops what a slow listener cannot take,
+   * and counts it. Applies when this node hosts the relay.
+   * @default 'lossless'
+   */
+  delivery?: DeliveryMode
+  /**
+   * Queue limit, in messages (a message is a batch of events), of every socket
+   * queue and of the sender's own queue. Bounds memory at every hop.
+   * @default 256
+   */
+  highWaterMark?: number
+}
+
+/** Options with every default applied. */
+export type ResolvedOptions = Required<NodeOptions>
+
+/** The default options, before environment overrides. */
+export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
+  port: 50020,
+  host: '127.0.0.1',
+  server: true,
+  id: 'pyvent',
+  linger: 2000,
+  readyTimeout: 5000,
+  heartbeatInterval: 100,
+  relayTimeout: 300,
+  maxMessageSize: 1024 * 1024,
+  delivery: 'lossless',
+  highWaterMark: 256
+})
+
+const KNOWN = new Set(Object.keys(DEFAULTS))
+
+function integer(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new TypeError(`Option "${name}" must be an integer from ${min} to ${max}, got ${String(value)}.`)
+  }
+  return value
+}
+
+function envPort(env: NodeJS.ProcessEnv): number | undefined {
+  const raw = env.PYVENT_PORT
+  if (raw === undefined || raw === '') return undefined
+  const port = Number(raw)
+  if (!/^\d+$/.test(raw)) {
+    throw new TypeError(`PYVENT_PORT must be a port number, got "${raw}".`)
+  }
+  return port
+}
+
+/**
+ * Applies defaults and environment overrides and validates every field,
+ * throwing a `TypeError` that names the option and what it must be.
+ */
+export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Node options must be an object, got ${options === null ? 'null' : typeof options}.`)
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}.`)
+  }
+  const merged: Record<string, unknown> = { ...DEFAULTS }
+  const port = envPort(env)
+  if (port !== undefined) merged.port = port
+  if (env.PYVENT_HOST) merged.host = env.PYVENT_HOST
+  for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value
+
+  const resolved: ResolvedOptions = {
+    port: integer('port', merged.port, 1, 65534),
+    host: merged.host as string,
+    server: merged.server as boolean,
+    id: merged.id as string,
+    linger: integer('linger', merged.linger, 0, 3_600_000),
+    readyTimeout: integer('readyTimeout', merged.readyTimeout, 1, 3_600_000),
+    heartbeatInterval: integer('heartbeatInterval', merged.heartbeatInterval, 10, 60_000),
+    relayTimeout: integer('relayTimeout', merged.relayTimeout, 20, 3_600_000),
+    maxMessageSize: integer('maxMessageSize', merged.maxMessageSize, 64, 256 * 1024 * 1024),
+    delivery: merged.delivery as DeliveryMode,
+    highWaterMark: integer('highWaterMark', merged.highWaterMark, 1, 1_000_000)
+  }
+  if (typeof resolved.host !== 'string' || resolved.host.length === 0 || /[\s/]/.test(resolved.host)) {
+    throw new TypeError(`Option "host" must be a host name or IP address, got ${String(resolved.host)}.`)
+  }
+  if (typeof resolved.server !== 'boolean') throw new TypeError(`Option "server" must be true or false.`)
+  if (typeof resolved.id !== 'string' || !/^[\w-]+(\.[\w-]+)*$/.test(resolved.id)) {
+    throw new TypeError(
+      `Option "id" must be a non-empty name of letters, digits, "_", "-" and dots, got ${String(resolved.id)}.`
+    )
+  }
+  if (resolved.delivery !== 'lossless' && resolved.delivery !== 'drop') {
+    throw new TypeError(`Option "delivery" must be "lossless" or "drop", got ${String(resolved.delivery)}.`)
+  }
+  if (resolved.relayTimeout <= resolved.heartbeatInterval) {
+    throw new TypeError(
+      `Option "relayTimeout" (${resolved.relayTimeout}) must be longer than "heartbeatInterval" (${resolved.heartbeatInterval}).`
+    )
+  }
+  return resolved
+}
+
+/** The ZeroMQ endpoint of the relay's publisher (`pub`) or pull (`pull`) socket. */
+export function endpoint(options: ResolvedOptions, which: 'pub' | 'pull'): string {
+  const host = options.host.includes(':') ? `[${options.host}]` : options.host
+  return `tcp://${host}:${which === 'pub' ? options.port : options.port + 1}`
+}

@@ -1,0 +1,224 @@
+/**
+ * The relay: an XPublisher bound on `port` and a Pull socket bound on
+ * `port + 1`; every message pulled is published unchanged. It runs in a
+ * worker thread of the hosting process, so its receive loop neither starves
+ * the host's own event loop nor keeps the host process alive.
+ *
+ * This file has both halves: {@link runRelay} (inside the worker) and
+ * {@link RelayHost} (in the hosting thread).
+ *
+ * @module
+ */
+import { EventEmitter, once } from 'node:events'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { MessagePort, Worker } from 'node:worker_threads'
+import createDebug from 'debug'
+import { Pull, XPublisher } from 'zeromq'
+import { encodeControl, HEARTBEAT_TOPIC } from './codec'
+import { endpoint, ResolvedOptions } from './options'
+
+const debug = createDebug('pyvent:relay')
+
+/** What the hosting thread hands the relay worker. */
+export interface RelayConfig {
+  options: ResolvedOptions
+  /** Milliseconds to wait after binding before forwarding: lets clients of a dead relay resubscribe first. */
+  hold: number
+}
+
+/** Counters of one relay. */
+export interface RelayStats {
+  /** Messages (batches) forwarded. */
+  forwarded: number
+  /** Messages dropped because a listener's queue was full (`delivery: 'drop'` only). */
+  dropped: number
+  /** Messages refused because they did not have the frame layout of a pyvent message. */
+  malformed: number
+}
+
+type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats }
+type ToRelay = { type: 'stop' } | { type: 'stats' }
+
+function isEAGAIN(error: unknown): boolean {
+  return (error as { code?: string }).code === 'EAGAIN'
+}
+
+/**
+ * Runs a relay until told to stop. Called in the relay worker.
+ * @internal
+ */
+export async function runRelay(config: RelayConfig, port: MessagePort): Promise<void> {
+  const { options } = config
+  const post = (message: ToHost): void => port.postMessage(message)
+  const stats: RelayStats = { forwarded: 0, dropped: 0, malformed: 0 }
+  const hwm = options.highWaterMark
+  const pub = new XPublisher({
+    noDrop: true,
+    sendHighWaterMark: hwm,
+    linger: options.linger,
+    // A drop-mode relay never waits: a full listener queue means the message is dropped.
+    sendTimeout: options.delivery === 'drop' ? 0 : -1,
+    // Inbound frames on the publisher are subscriptions, which are short.
+    maxMessageSize: 1024
+  })
+  const pull = new Pull({ receiveHighWaterMark: hwm, maxMessageSize: options.maxMessageSize, linger: 0 })
+  try {
+    await pub.bind(endpoint(options, 'pub'))
+    await pull.bind(endpoint(options, 'pull'))
+  } catch (error) {
+    // Whichever bind succeeded is released, so this node is a plain client.
+    pub.close()
+    pull.close()
+    debug('bind failed: %s', (error as Error).message)
+    post({ type: 'busy', reason: (error as Error).message })
+    port.close()
+    return
+  }
+  debug('bound %s and %s', endpoint(options, 'pub'), endpoint(options, 'pull'))
+  post({ type: 'bound' })
+
+  let stopping = false
+  // One send at a time: zeromq.js allows a single pending send per socket.
+  let sending: Promise<void> = Promise.resolve()
+  const publish = (frames: Buffer[]): Promise<void> => {
+    sending = sending.then(() =>
+      pub.send(frames).then(
+        () => {
+          stats.forwarded++
+        },
+        (error: unknown) => {
+          if (isEAGAIN(error)) stats.dropped++
+          else if (!stopping) debug('publish failed: %s', (error as Error).message)
+        }
+      )
+    )
+    return sending
+  }
+
+  const heartbeat = encodeControl('h', HEARTBEAT_TOPIC)
+  const beat = setInterval(() => void publish(heartbeat), options.heartbeatInterval)
+  void publish(heartbeat)
+
+  port.on('message', (message: ToRelay) => {
+    if (message.type === 'stats') post({ type: 'stats', stats: { ...stats } })
+    else if (message.type === 'stop') {
+      stopping = true
+      clearInterval(beat)
+      pull.close()
+      void sending.then(() => {
+        pub.close()
+        port.close()
+        debug('stopped')
+      })
+    }
+  })
+
+  void drainSubscriptions(pub)
+  if (config.hold > 0) await new Promise((resolve) => setTimeout(resolve, config.hold))
+  try {
+    for (;;) {
+      const frames = await pull.receive()
+      // The relay never parses payloads; it only refuses what cannot be a pyvent message.
+      const topic = frames[0]
+      if (frames.length !== 3 || topic === undefined || topic[topic.length - 1] !== 0) {
+        stats.malformed++
+        debug('dropped a message of %d frames that is not a pyvent message', frames.length)
+        continue
+      }
+      await publish(frames)
+    }
+  } catch (error) {
+    if (!stopping) debug('receive loop ended: %s', (error as Error).message)
+  }
+}
+
+async function drainSubscriptions(pub: XPublisher): Promise<void> {
+  try {
+    for await (const [frame] of pub) {
+      if (debug.enabled && frame !== undefined) {
+        debug('%s %s', frame[0] === 1 ? 'subscribe' : 'unsubscribe', JSON.stringify(frame.toString('utf8', 1)))
+      }
+    }
+  } catch {
+    // The socket closed.
+  }
+}
+
+/** Resolves `true` when nothing listens on `host:port` now. */
+function isFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', () => resolve(false))
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * Owns the relay worker of a hosting node. Emits `'lost'` if the worker ends
+ * without being asked to.
+ * @internal
+ */
+export class RelayHost extends EventEmitter {
+  #worker: Worker | undefined
+  #stopping = false
+
+  /**
+   * Tries to become the relay: resolves `true` if this thread now hosts it,
+   * `false` if the address is taken (by another relay or anything else).
+   */
+  async start(options: ResolvedOptions, hold: number): Promise<boolean> {
+    // Cheap check first, so a client does not pay for a worker when a relay is already there.
+    const free = (await isFree(options.host, options.port)) && (await isFree(options.host, options.port + 1))
+    if (!free) return false
+    const config: RelayConfig = { options, hold }
+    const worker = new Worker(join(__dirname, 'relay-worker.js'), { workerData: config })
+    const [reply] = (await once(worker, 'message')) as [ToHost]
+    if (reply.type !== 'bound') {
+      await once(worker, 'exit')
+      return false
+    }
+    // The relay lives as long as its host process, but never keeps that process alive.
+    worker.unref()
+    this.#worker = worker
+    this.#stopping = false
+    worker.once('exit', (code) => {
+      this.#worker = undefined
+      if (!this.#stopping) {
+        debug('relay worker ended unexpectedly (code %d)', code)
+        this.emit('lost')
+      }
+    })
+    worker.on('error', (error) => debug('relay worker error: %s', error.message))
+    return true
+  }
+
+  /** Whether this thread hosts a running relay. */
+  get running(): boolean {
+    return this.#worker !== undefined
+  }
+
+  /** The relay's counters, or `undefined` when not hosting. */
+  async stats(): Promise<RelayStats | undefined> {
+    const worker = this.#worker
+    if (worker === undefined) return undefined
+    worker.postMessage({ type: 'stats' } satisfies ToRelay)
+    for (;;) {
+      const [message] = (await once(worker, 'message')) as [ToHost]
+      if (message.type === 'stats') return message.stats
+    }
+  }
+
+  /** Stops the relay and resolves when its sockets are closed and its ports free. */
+  async stop(): Promise<void> {
+    const worker = this.#worker
+    if (worker === undefined) return
+    this.#stopping = true
+    // Keep the process alive until the relay has flushed and released its ports.
+    worker.ref()
+    const exited = once(worker, 'exit')
+    worker.postMessage({ type: 'stop' } satisfies ToRelay)
+    await exited
+  }
+}
