@@ -1,0 +1,114 @@
+// Shared test helpers: unique ports per test file, child processes and
+// worker threads that are always ended in teardown, and deadlines (never sleeps).
+import { ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readdirSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Test } from 'tap'
+
+// PYVENT_TEST_PORT_BASE moves the whole range, so two checkouts can run their suites at once.
+const FIRST_PORT = Number(process.env.PYVENT_TEST_PORT_BASE ?? 52000)
+const PORTS_PER_FILE = 40
+
+/**
+ * A block of ports no other test file uses: files are numbered in sorted order,
+ * and each owns PORTS_PER_FILE ports. `next()` hands out a fresh pair base
+ * (the relay uses `port` and `port + 1`).
+ */
+export function portBlock(file: string): { next(): number } {
+  const files = readdirSync(__dirname).filter((name) => /\.test\.ts$/.test(name)).sort()
+  const index = files.indexOf(basename(file))
+  if (index < 0) throw new Error(`${file} is not a test file in ${__dirname}`)
+  let offset = 0
+  return {
+    next() {
+      if (offset + 2 > PORTS_PER_FILE) throw new Error(`${basename(file)} used more than ${PORTS_PER_FILE} ports`)
+      const port = FIRST_PORT + index * PORTS_PER_FILE + offset
+      offset += 2
+      return port
+    }
+  }
+}
+
+/** Path of a fixture script. */
+export function fixture(name: string): string {
+  return join(__dirname, 'fixtures', name)
+}
+
+/** Rejects with a clear message if `promise` has not settled within `ms`. */
+export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Deadline: ${what} did not happen within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}
+
+/** A child process whose stdout is read line by line. */
+export interface Child {
+  process: ChildProcess
+  lines: string[]
+  stderr: string[]
+  /** Resolves with the first line (already seen or future) that satisfies `match`. */
+  line(match: string | RegExp | ((line: string) => boolean), ms?: number): Promise<string>
+  /** Resolves with the exit code once the process has exited. */
+  exit(ms?: number): Promise<number | null>
+}
+
+/** Spawns `node <script> ...args`, killed in teardown if still running. */
+export function spawnNode(t: Test, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe']
+  })
+  const lines: string[] = []
+  const stderr: string[] = []
+  const waiters = new Set<() => void>()
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line)
+    for (const wake of waiters) wake()
+  })
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const test = (match: string | RegExp | ((line: string) => boolean)) => (line: string) =>
+    typeof match === 'string' ? line === match : match instanceof RegExp ? match.test(line) : match(line)
+  return {
+    process: child,
+    lines,
+    stderr,
+    line(match, ms = 20_000) {
+      const ok = test(match)
+      const found = new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const hit = lines.find(ok)
+          if (hit !== undefined) {
+            waiters.delete(check)
+            resolve(hit)
+          }
+        }
+        waiters.add(check)
+        check()
+        void exited.then((code) => {
+          if (!waiters.delete(check)) return
+          // Lines may still be buffered in readline when 'exit' fires; look once more.
+          setImmediate(() => {
+            const hit = lines.find(ok)
+            if (hit !== undefined) resolve(hit)
+            else reject(new Error(`${basename(script)} exited (${String(code)}) without printing ${String(match)}; stderr: ${stderr.join(' | ')}`))
+          })
+        })
+      })
+      return deadline(found, ms, `a line matching ${String(match)} from ${basename(script)} (stderr: ${stderr.join(' | ')})`)
+    },
+    exit(ms = 20_000) {
+      return deadline(exited, ms, `exit of ${basename(script)} (stderr: ${stderr.join(' | ')})`)
+    }
+  }
+}
