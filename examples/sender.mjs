@@ -1,4 +1,4 @@
-// Sends one order and exits as soon as it is delivered.
+// Sends one order. The process exits by itself once the order is delivered.
 import * as pyvent from 'pyvent'
 
 await pyvent.send('order-food', { food: 'sushi', drink: 'sake' })

@@ -32,6 +32,8 @@ const debug = createDebug('pyvent:node')
 const TAKEOVER_HOLD = 100
 /** The prefix of every node's private reply topic. */
 const REPLY_PREFIX = '$r.'
+/** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
+const DEFAULT_FILTER = 'pyvent'
 
 /** Options of `send`. */
 export interface SendOptions {
@@ -307,7 +309,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const callback = callbackOrOptions
     const name = this.#check(signal, maybeOptions)
-    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? this.#defaultSender)
+    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? DEFAULT_FILTER)
     this.#activate()
     return callback
   }
@@ -394,7 +396,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       const listener: Listener<never> = (_payload, event) => finish(undefined, event as PyventEvent<PayloadOf<S>>)
       const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
       const cancel = (error: Error): void => finish(error)
-      this.#dispatcher.add(name, signal, listener, options.sender ?? this.#defaultSender, true)
+      this.#dispatcher.add(name, signal, listener, options.sender ?? DEFAULT_FILTER, true)
       this.#cancels.add(cancel)
       abortSignal?.addEventListener('abort', onAbort, { once: true })
       if (timeout !== undefined) {
@@ -519,7 +521,9 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#state = 'stopping'
     started.delete(this)
     const client = this.#client as Client
-    const flushed = this.#ready ? await client.probe(this.#options.linger) : client.pending === 0
+    // Until the first readiness nothing of the user's was queued (send waits for it),
+    // so only a node that was ready has anything to flush.
+    const flushed = this.#ready && (await client.probe(this.#options.linger))
     for (const cancel of [...this.#cancels]) cancel(new StoppedError('The node stopped.'))
     for (const topic of [...this.#topics]) this.#dispatcher.remove(topic === '' ? Any : topic)
     client.close(flushed)

@@ -173,7 +173,9 @@ export class RelayHost extends EventEmitter {
     const free = (await isFree(options.host, options.port)) && (await isFree(options.host, options.port + 1))
     if (!free) return false
     const config: RelayConfig = { options, hold }
-    const worker = new Worker(join(__dirname, 'relay-worker.js'), { workerData: config })
+    // The relay is plain library code: it needs none of the host's loaders or flags
+    // (a TypeScript loader, an inspector), which would only slow its start.
+    const worker = new Worker(join(__dirname, 'relay-worker.js'), { workerData: config, execArgv: [] })
     const [reply] = (await once(worker, 'message')) as [ToHost]
     if (reply.type !== 'bound') {
       await once(worker, 'exit')

@@ -1,0 +1,105 @@
+'use strict'
+// pyvent roles. Which process hosts the relay is the orchestrator's choice, through `host`.
+const { performance } = require('node:perf_hooks')
+const { Node } = require('pyvent')
+const { makeEvent, latencySummary } = require('../lib/shared')
+const { emit, runRole, usage, Meter, spin } = require('../lib/role')
+
+const SIGNAL = 'order-food'
+const RPC = 'echo'
+
+/**
+ * `host`: start the relay here before anything else, and fail rather than quietly become a
+ * client. `server`: may take the relay over later (failover). `delivery` matters where the
+ * relay runs, but every node gets it so any of them could.
+ */
+async function startNode({ port, host = false, server = host, delivery = 'lossless' }) {
+  const node = new Node({ port, server, delivery })
+  if (host && !(await node.startServer())) throw new Error(`could not host the relay on port ${port}`)
+  return node
+}
+
+/** Every report carries the node's counters (the relay's too, when hosted here) and resources. */
+async function report(node, extra = {}) {
+  return { ...extra, stats: await node.stats(), ...usage() }
+}
+
+runRole({
+  async relay(config) {
+    const node = await startNode({ ...config, host: true })
+    return { report: () => report(node) }
+  },
+
+  async sender(config) {
+    const node = await startNode(config)
+    await node.ready()
+    return {
+      async go({ count }) {
+        const start = performance.now()
+        // Awaiting every send is how an application honours pyvent's backpressure.
+        for (let i = 0; i < count; i++) await node.send(SIGNAL, makeEvent(i))
+        // The probe queued behind the last event comes back once the relay has forwarded them all.
+        await node.ready()
+        return report(node, { seconds: (performance.now() - start) / 1000 })
+      }
+    }
+  },
+
+  /** The failover sender: an event every millisecond or so, whatever happens to the relay. */
+  async ticker(config) {
+    const node = await startNode(config)
+    await node.ready()
+    let next = 0
+    return {
+      start() {
+        setInterval(() => void node.send(SIGNAL, makeEvent(next++)), 1)
+      },
+      // Every event numbered from `next` on leaves after this call, so after the relay died.
+      mark: () => ({ next })
+    }
+  },
+
+  /** `spinMicros` makes it slower than its sender; `stream` reports every arrival (failover, cold start). */
+  async listener(config) {
+    const { spinMicros = 0, stream = false } = config
+    const node = await startNode(config)
+    const meter = new Meter()
+    node.connect(SIGNAL, (event) => {
+      meter.record(event.i)
+      if (spinMicros > 0) spin(spinMicros)
+      if (stream) emit('arrival', { i: event.i })
+    })
+    await node.ready()
+    return {
+      // A probe through the relay arrives here behind every event the relay forwarded here
+      // (or dropped), so once it is back nothing more will come: count what did.
+      async finish() {
+        await node.ready()
+        return report(node, meter.report())
+      }
+    }
+  },
+
+  async responder(config) {
+    const node = await startNode(config)
+    node.connect(RPC, (payload) => payload)
+    await node.ready()
+    return { report: () => report(node) }
+  },
+
+  async requester(config) {
+    const node = await startNode(config)
+    await node.ready()
+    return {
+      async go({ warmup, count }) {
+        const samples = []
+        for (let k = 0; k < warmup + count; k++) {
+          const start = performance.now()
+          await node.request(RPC, makeEvent(k))
+          if (k >= warmup) samples.push(performance.now() - start)
+        }
+        return { ...latencySummary(samples), ...usage() }
+      }
+    }
+  }
+})

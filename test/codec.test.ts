@@ -1,0 +1,152 @@
+// The codec is pure: bytes in, message out, or a ProtocolError that names the fault.
+import t from 'tap'
+import {
+  checkName,
+  decode,
+  encodeControl,
+  encodeEvents,
+  encodePayload,
+  encodeReply,
+  topicFrame
+} from '../dist/codec.js'
+import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from '../dist/index.js'
+
+const NODE = '6f1c3c2e-6a0b-4d47-9a55-0c1d2a3b4c5d'
+const header = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: 1, ...fields }))
+const event = { k: 'e', s: 'pyvent', n: NODE, q: 7, t: 1700000000000 }
+
+t.test('an event batch round-trips', async (t) => {
+  const frames = encodeEvents(topicFrame('order-food'), { kind: 'e', sender: 'shop.front', node: NODE, seq: 3, time: 42 }, [
+    encodePayload({ food: 'sushi' }, 1024),
+    encodePayload([1, 'two', null], 1024)
+  ])
+  t.equal(frames.length, 3)
+  t.same(frames[0], Buffer.from('order-food\0'))
+  t.same(decode(frames), {
+    kind: 'e',
+    signal: 'order-food',
+    sender: 'shop.front',
+    node: NODE,
+    seq: 3,
+    time: 42,
+    payloads: [{ food: 'sushi' }, [1, 'two', null]]
+  })
+})
+
+t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
+  const request = decode(encodeEvents(topicFrame('add'), { kind: 'q', sender: 'pyvent', node: NODE, seq: 0, time: 1, request: 'r1' }, ['[1,2]']))
+  t.match(request, { kind: 'q', signal: 'add', request: 'r1', payloads: [[1, 2]] })
+  t.same(decode(encodeReply('$r.abc', 'r1', true, '3')), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
+  t.same(decode(encodeControl('p', '$p.abc.1')), { kind: 'p', topic: '$p.abc.1' })
+  t.same(decode(encodeControl('h', '$h')), { kind: 'h', topic: '$h' })
+})
+
+t.test('the topic ends with NUL so a prefix subscription is exact', async (t) => {
+  const order = topicFrame('order')
+  const orderFood = topicFrame('order-food')
+  t.notOk(orderFood.subarray(0, order.length).equals(order), '"order\\0" is not a prefix of "order-food\\0"')
+  t.equal(topicFrame('order'), order, 'topic frames are cached')
+})
+
+t.test('payloads JSON cannot carry faithfully are refused', async (t) => {
+  const cycle: Record<string, unknown> = {}
+  cycle.self = cycle
+  for (const [what, payload] of [
+    ['a function', { f: () => 1 }],
+    ['a symbol', { s: Symbol('x') }],
+    ['a BigInt', { n: 10n }],
+    ['a cycle', cycle],
+    ['NaN', { n: NaN }],
+    ['Infinity', [Infinity]]
+  ] as const) {
+    t.throws(() => encodePayload(payload, 1024), InvalidPayloadError, what)
+  }
+  t.equal(encodePayload({ a: undefined, b: 1 }, 1024), '{"b":1}', 'undefined properties are left out, as JSON does')
+})
+
+t.test('a payload over the size limit is refused with its size', async (t) => {
+  const error = t.throws(() => encodePayload({ text: 'x'.repeat(2000) }, 1000)) as MessageTooLargeError
+  t.equal(error.code, 'ERR_PYVENT_MESSAGE_TOO_LARGE')
+  t.equal(error.limit, 1000)
+  t.ok(error.size > 2000)
+  t.equal(encodePayload('é'.repeat(100), 1000).length, 102, 'multi-byte text under the limit passes')
+  t.throws(() => encodePayload('é'.repeat(400), 600), MessageTooLargeError, 'the limit counts UTF-8 bytes')
+})
+
+t.test('names are checked', async (t) => {
+  t.equal(checkName('order-food', 'signal'), 'order-food')
+  t.throws(() => checkName('', 'signal'), /must not be empty/)
+  t.throws(() => checkName(42, 'signal'), /must be a string, got number/)
+  t.throws(() => checkName(null, 'signal'), /got null/)
+  t.throws(() => checkName('a\0b', 'signal'), /NUL/)
+  t.throws(() => checkName('$h', 'signal'), /reserved/)
+  t.equal(checkName('$h', 'topic', true), '$h', 'internal names may use the reserved prefix')
+  t.throws(() => checkName('x'.repeat(256), 'signal'), /255 bytes/)
+})
+
+t.test('malformed messages are refused with a reason', async (t) => {
+  const good = [Buffer.from('sig\0'), header(event), Buffer.from('[{}]')]
+  const cases: [string, Buffer[], RegExp][] = [
+    ['no frames', [], /expected 3 frames, got 0/],
+    ['two frames', good.slice(0, 2), /got 2/],
+    ['four frames', [...good, Buffer.from('x')], /got 4/],
+    ['empty topic', [Buffer.alloc(0), good[1]!, good[2]!], /topic frame/],
+    ['topic of only NUL', [Buffer.from('\0'), good[1]!, good[2]!], /topic frame/],
+    ['topic without NUL', [Buffer.from('sig'), good[1]!, good[2]!], /topic frame/],
+    ['NUL inside topic', [Buffer.from('s\0g\0'), good[1]!, good[2]!], /NUL byte inside/],
+    ['invalid UTF-8 topic', [Buffer.from([0xff, 0xfe, 0]), good[1]!, good[2]!], /UTF-8/],
+    ['invalid UTF-8 header', [good[0]!, Buffer.from([0x7b, 0xff, 0x7d]), good[2]!], /header frame is not valid UTF-8/],
+    ['header not JSON', [good[0]!, Buffer.from('{v:1'), good[2]!], /header frame is not valid JSON/],
+    ['header an array', [good[0]!, Buffer.from('[1]'), good[2]!], /JSON object/],
+    ['header null', [good[0]!, Buffer.from('null'), good[2]!], /JSON object/],
+    ['unknown version', [good[0]!, header({ ...event, v: 2 }), good[2]!], /unsupported protocol version 2/],
+    ['no version', [good[0]!, Buffer.from(JSON.stringify(event)), good[2]!], /unsupported protocol version undefined/],
+    ['unknown kind', [good[0]!, header({ ...event, k: 'z' }), good[2]!], /unknown message kind "z"/],
+    ['body not JSON', [good[0]!, good[1]!, Buffer.from('[{')], /body frame is not valid JSON/],
+    ['body invalid UTF-8', [good[0]!, good[1]!, Buffer.from([0x5b, 0xc3, 0x28, 0x5d])], /body frame is not valid UTF-8/],
+    ['body an object', [good[0]!, good[1]!, Buffer.from('{}')], /JSON array/],
+    ['empty batch', [good[0]!, good[1]!, Buffer.from('[]')], /at least one payload/],
+    ['event on reserved topic', [Buffer.from('$h\0'), good[1]!, good[2]!], /reserved topic/],
+    ['missing sender', [good[0]!, header({ ...event, s: undefined }), good[2]!], /"s" must be/],
+    ['empty sender', [good[0]!, header({ ...event, s: '' }), good[2]!], /"s" must be/],
+    ['negative seq', [good[0]!, header({ ...event, q: -1 }), good[2]!], /"q" must be/],
+    ['fractional seq', [good[0]!, header({ ...event, q: 1.5 }), good[2]!], /"q" must be/],
+    ['time a string', [good[0]!, header({ ...event, t: 'now' }), good[2]!], /"t" must be/],
+    ['request without id', [good[0]!, header({ ...event, k: 'q' }), good[2]!], /"i" must be/],
+    ['request of two payloads', [good[0]!, header({ ...event, k: 'q', i: 'x' }), Buffer.from('[1,2]')], /exactly one payload/],
+    ['reply without ok', [Buffer.from('$r.x\0'), header({ k: 'r', i: 'x' }), Buffer.from('[1]')], /"ok" must be/],
+    ['reply of two values', [Buffer.from('$r.x\0'), header({ k: 'r', i: 'x', ok: true }), Buffer.from('[1,2]')], /exactly one value/]
+  ]
+  for (const [what, frames, reason] of cases) {
+    t.throws(() => decode(frames), { name: 'ProtocolError', code: 'ERR_PYVENT_PROTOCOL', message: reason }, what)
+  }
+  t.ok(decode(good), 'the good message decodes')
+})
+
+t.test('JSON keys like __proto__ stay plain data', async (t) => {
+  const body = Buffer.from('[{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}]')
+  const message = decode([Buffer.from('sig\0'), header(event), body])
+  t.equal(message.kind, 'e')
+  const payload = (message as { payloads: Record<string, unknown>[] }).payloads[0]!
+  t.ok(Object.prototype.hasOwnProperty.call(payload, '__proto__'), '__proto__ is an own property')
+  t.equal(Object.getPrototypeOf(payload), Object.prototype, 'the prototype is untouched')
+  t.equal(({} as Record<string, unknown>).polluted, undefined, 'Object.prototype is not polluted')
+})
+
+t.test('decode never throws anything but ProtocolError on random bytes', async (t) => {
+  let seed = 12345
+  const random = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(random() * 256)))
+  let refused = 0
+  for (let i = 0; i < 2000; i++) {
+    const frames = Array.from({ length: Math.floor(random() * 5) }, () => bytes(Math.floor(random() * 40)))
+    if (i % 3 === 0 && frames.length === 3) frames[0] = Buffer.concat([bytes(5), Buffer.from([0])])
+    try {
+      decode(frames)
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error
+      refused++
+    }
+  }
+  t.equal(refused, 2000, 'every random message is refused with a ProtocolError')
+})
