@@ -8,7 +8,7 @@ import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
 import { MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 import type { NodeOptions } from './options'
-import type { AnySignal, PayloadOf, SignalRef } from './signal'
+import type { AnySignal, Payload, SignalRef } from './signal'
 
 let options: NodeOptions = {}
 let node: Node | undefined
@@ -35,8 +35,8 @@ export function configure(newOptions: NodeOptions): void {
 }
 
 /** {@inheritDoc Node.connect} */
-export function connect<S extends SignalRef | AnySignal, F extends Listener<PayloadOf<S>>>(signal: S, callback: F, options?: ListenOptions): F
-export function connect<S extends SignalRef | AnySignal>(signal: S, options?: ListenOptions): MethodDecorator<PayloadOf<S>>
+export function connect<T = Payload>(signal: SignalRef<T> | AnySignal, callback: Listener<T>, options?: ListenOptions): Listener<T>
+export function connect<T = Payload>(signal: SignalRef<T> | AnySignal, options?: ListenOptions): MethodDecorator<T>
 export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Listener<never> | ListenOptions, maybeOptions?: ListenOptions): unknown {
   const target = defaultNode()
   return typeof callbackOrOptions === 'function'
@@ -50,18 +50,18 @@ export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<ne
 }
 
 /** {@inheritDoc Node.send} */
-export function send<S extends SignalRef>(signal: S, payload?: PayloadOf<S>, options?: SendOptions): Promise<void> {
+export function send<T = unknown>(signal: SignalRef<T>, payload?: T, options?: SendOptions): Promise<void> {
   return defaultNode().send(signal, payload, options)
 }
 
 /** {@inheritDoc Node.waitFor} */
-export function waitFor<S extends SignalRef | AnySignal>(signal: S, options?: WaitOptions): Promise<PyventEvent<PayloadOf<S>>> {
+export function waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options?: WaitOptions): Promise<PyventEvent<T>> {
   return defaultNode().waitFor(signal, options)
 }
 
 /** {@inheritDoc Node.request} */
-export function request<S extends SignalRef, R = unknown>(signal: S, payload?: PayloadOf<S>, options?: RequestOptions): Promise<R> {
-  return defaultNode().request<S, R>(signal, payload, options)
+export function request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: T, options?: RequestOptions): Promise<R> {
+  return defaultNode().request<R, T>(signal, payload, options)
 }
 
 /** {@inheritDoc Node.ready} */

@@ -18,7 +18,7 @@ import { checkName } from './codec'
 import type { PyventEvent } from './dispatcher'
 import { RemoteError } from './errors'
 import { Node } from './node'
-import { DEFAULTS, resolveOptions } from './options'
+import { DEFAULTS, endpoint, resolveOptions } from './options'
 import { Any } from './signal'
 
 const debug = createDebug('pyvent:cli')
@@ -117,10 +117,9 @@ class UsageError extends Error {
   }
 }
 
-/** Where the relay is, as `host:port`. */
+/** Where the relay is, as `host:port` (`[host]:port` for IPv6). */
 function address(node: Node): string {
-  const { host, port } = node.options
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`
+  return endpoint(node.options, 'pub').slice('tcp://'.length)
 }
 
 /** One event as a line of JSON: the fields a shell script needs, in a fixed order. */
@@ -233,22 +232,12 @@ async function runWait(call: Call, io: CliIO): Promise<number> {
   return withNode(call, io, async (node) => {
     const signal = call.signals[0] as string
     const event = node.waitFor(signal, { sender: call.sender, timeout: call.timeout, abortSignal: io.abortSignal })
-    let waiting = true
     // The status line tells scripts (and tests) that an event sent from now on will be seen.
-    node.ready().then(
-      () => {
-        if (!waiting) return
-        const from = JSON.stringify(call.sender ?? node.defaultSender)
-        io.stderr.write(`pyvent: waiting on ${address(node)} for ${JSON.stringify(signal)} from sender ${from}\n`)
-      },
-      // The wait itself rejects with the same failure, and reports it.
-      (error: Error) => debug('ready() for the status line failed: %s', error.message)
-    )
-    try {
-      io.stdout.write(eventLine(await event))
-    } finally {
-      waiting = false
-    }
+    // The race ends early if the wait fails first (a timeout shorter than the start).
+    await Promise.race([node.ready(), event])
+    const from = JSON.stringify(call.sender ?? node.defaultSender)
+    io.stderr.write(`pyvent: waiting on ${address(node)} for ${JSON.stringify(signal)} from sender ${from}\n`)
+    io.stdout.write(eventLine(await event))
     return 0
   })
 }
@@ -479,7 +468,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { help: string } | Call 
   const sendsPayload = name === 'send' || name === 'request'
   const signals = (sendsPayload ? args.slice(0, 1) : args).map((signal) => checked(signal, 'signal', name))
   const json = sendsPayload ? args[1] : undefined
-  const sender = values.sender === undefined ? undefined : checked(values.sender, name === 'send' || name === 'request' ? 'sender' : 'sender filter', name)
+  const sender = values.sender === undefined ? undefined : checked(values.sender, sendsPayload ? 'sender' : 'sender filter', name)
   if (values.all === true && (signals.length > 0 || sender !== undefined)) {
     throw new UsageError('--all listens to every signal from every sender: give no signal names and no --sender with it', name)
   }
@@ -515,11 +504,7 @@ function fail(error: unknown, command: CommandName | undefined, stderr: NodeJS.W
   }
   debug('%s failed: %O', command, error)
   const message =
-    error instanceof RemoteError
-      ? `the responder failed with ${error.remoteName}: ${error.message}`
-      : error instanceof Error
-        ? error.message
-        : String(error)
+    error instanceof RemoteError ? `the responder failed with ${error.remoteName}: ${error.message}` : (error as Error).message
   stderr.write(`pyvent: ${oneLine(message)}\n`)
   return 1
 }

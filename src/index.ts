@@ -10,7 +10,7 @@ export type { MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOpti
 export { PyventEvent, senderMatches } from './dispatcher'
 export type { Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'
-export type { AnySignal, PayloadOf, PayloadValidator, Signal, SignalRef } from './signal'
+export type { AnySignal, Payload, PayloadValidator, Signal, SignalRef } from './signal'
 export { DEFAULTS } from './options'
 export type { DeliveryMode, NodeOptions } from './options'
 export type { RelayStats } from './relay'

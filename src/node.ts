@@ -24,7 +24,7 @@ import {
 } from './errors'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { RelayHost, RelayStats } from './relay'
-import { Any, AnySignal, PayloadOf, SignalRef, signalName } from './signal'
+import { Any, AnySignal, Payload, SignalRef, signalName } from './signal'
 
 const debug = createDebug('pyvent:node')
 
@@ -288,8 +288,8 @@ export class Node extends EventEmitter<NodeEventMap> {
    *
    * @param signal - a signal name, a typed signal, or {@link Any}.
    */
-  connect<S extends SignalRef | AnySignal, F extends Listener<PayloadOf<S>>>(signal: S, callback: F, options?: ListenOptions): F
-  connect<S extends SignalRef | AnySignal>(signal: S, options?: ListenOptions): MethodDecorator<PayloadOf<S>>
+  connect<T = Payload>(signal: SignalRef<T> | AnySignal, callback: Listener<T>, options?: ListenOptions): Listener<T>
+  connect<T = Payload>(signal: SignalRef<T> | AnySignal, options?: ListenOptions): MethodDecorator<T>
   connect(
     signal: SignalRef | AnySignal,
     callbackOrOptions?: Listener<never> | ListenOptions,
@@ -351,7 +351,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    *
    * @param payload - any JSON value. @default {}
    */
-  async send<S extends SignalRef>(signal: S, payload?: PayloadOf<S>, options?: SendOptions): Promise<void> {
+  async send<T = unknown>(signal: SignalRef<T>, payload?: T, options?: SendOptions): Promise<void> {
     const [name, sender, json] = this.#encode(signal, payload, options)
     if (!this.#ready || this.#state !== 'started') await this.#readyOnce()
     return (this.#client as Client).enqueue('e', name, sender, json)
@@ -372,8 +372,8 @@ export class Node extends EventEmitter<NodeEventMap> {
    * {@link AbortError} when `options.abortSignal` aborts, with
    * {@link StoppedError} if the node stops first.
    */
-  waitFor<S extends SignalRef | AnySignal>(signal: S, options: WaitOptions = {}): Promise<PyventEvent<PayloadOf<S>>> {
-    return new Promise<PyventEvent<PayloadOf<S>>>((resolve, reject) => {
+  waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options: WaitOptions = {}): Promise<PyventEvent<T>> {
+    return new Promise<PyventEvent<T>>((resolve, reject) => {
       const name = this.#check(signal, options)
       const { timeout, abortSignal } = options
       if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
@@ -382,7 +382,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       if (abortSignal?.aborted) throw abortReason(abortSignal)
       let settled = false
       let timer: NodeJS.Timeout | undefined
-      const finish = (error: Error | undefined, event?: PyventEvent<PayloadOf<S>>): void => {
+      const finish = (error: Error | undefined, event?: PyventEvent<T>): void => {
         if (settled) return
         settled = true
         if (timer !== undefined) clearTimeout(timer)
@@ -391,9 +391,9 @@ export class Node extends EventEmitter<NodeEventMap> {
         if (error !== undefined) {
           this.#dispatcher.remove(name, listener)
           reject(error)
-        } else resolve(event as PyventEvent<PayloadOf<S>>)
+        } else resolve(event as PyventEvent<T>)
       }
-      const listener: Listener<never> = (_payload, event) => finish(undefined, event as PyventEvent<PayloadOf<S>>)
+      const listener: Listener<never> = (_payload, event) => finish(undefined, event as PyventEvent<T>)
       const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
       const cancel = (error: Error): void => finish(error)
       this.#dispatcher.add(name, signal, listener, options.sender ?? DEFAULT_FILTER, true)
@@ -420,7 +420,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Rejects with {@link RemoteError} if the responder threw, {@link TimeoutError}
    * if none answered within `options.timeout`.
    */
-  async request<S extends SignalRef, R = unknown>(signal: S, payload?: PayloadOf<S>, options: RequestOptions = {}): Promise<R> {
+  async request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: T, options: RequestOptions = {}): Promise<R> {
     const [name, sender, json] = this.#encode(signal, payload, options)
     const timeout = options.timeout ?? 5000
     const { abortSignal } = options

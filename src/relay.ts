@@ -20,6 +20,9 @@ import { endpoint, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:relay')
 
+/** Longest wait, after the relay worker ends, for the OS to report its ports free. */
+const RELEASE_TIMEOUT = 1000
+
 /** What the hosting thread hands the relay worker. */
 export interface RelayConfig {
   options: ResolvedOptions
@@ -105,8 +108,13 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     else if (message.type === 'stop') {
       stopping = true
       clearInterval(beat)
-      pull.close()
-      void sending.then(() => {
+      // Let a publish in progress finish, but no longer than linger: a listener
+      // that stopped reading must not hold the relay open.
+      let timer: NodeJS.Timeout | undefined
+      const lingered = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.linger)))
+      void Promise.race([sending, lingered]).then(() => {
+        clearTimeout(timer)
+        pull.close()
         pub.close()
         port.close()
         debug('stopped')
@@ -162,6 +170,7 @@ function isFree(host: string, port: number): Promise<boolean> {
  */
 export class RelayHost extends EventEmitter {
   #worker: Worker | undefined
+  #options: ResolvedOptions | undefined
   #stopping = false
 
   /**
@@ -172,6 +181,7 @@ export class RelayHost extends EventEmitter {
     // Cheap check first, so a client does not pay for a worker when a relay is already there.
     const free = (await isFree(options.host, options.port)) && (await isFree(options.host, options.port + 1))
     if (!free) return false
+    this.#options = options
     const config: RelayConfig = { options, hold }
     // The relay is plain library code: it needs none of the host's loaders or flags
     // (a TypeScript loader, an inspector), which would only slow its start.
@@ -222,5 +232,14 @@ export class RelayHost extends EventEmitter {
     const exited = once(worker, 'exit')
     worker.postMessage({ type: 'stop' } satisfies ToRelay)
     await exited
+    // ZeroMQ tears listening sockets down on its I/O thread after close(), a moment
+    // after the worker is gone; stop() promises free ports, so wait for that moment.
+    // (Unbinding first would be the direct way, but it trips an assertion in libzmq
+    // 4.3.5 when an XPUB with live pipes is unbound.)
+    const { host, port } = this.#options as ResolvedOptions
+    const deadline = Date.now() + RELEASE_TIMEOUT
+    while (Date.now() < deadline && !((await isFree(host, port)) && (await isFree(host, port + 1)))) {
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
   }
 }

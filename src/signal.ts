@@ -36,8 +36,12 @@ export type PayloadValidator<T> = ((payload: unknown) => T) | { parse(payload: u
 /** Anything that names one signal: its name or a typed {@link Signal}. */
 export type SignalRef<T = unknown> = string | Signal<T>
 
-/** The payload type a signal reference carries (`unknown` for a bare name). */
-export type PayloadOf<S> = S extends Signal<infer T> ? T : unknown
+/**
+ * The payload type assumed for a bare signal name when nothing else says:
+ * an object of unchecked values, like Pyvent's keyword arguments. Annotate the
+ * listener's parameter, or use {@link defineSignal}, for a precise type.
+ */
+export type Payload = Record<string, unknown>
 
 /**
  * Defines a typed signal.

@@ -1,0 +1,203 @@
+// Interoperability with a foreign client: test/fixtures/pyclient.py, written
+// from docs/PROTOCOL.md alone, on Debian's python3-zmq. It sends events to a
+// pyvent listener, receives a pyvent node's events, answers a pyvent request
+// and asks pyvent a question. If the document is wrong or incomplete, this fails.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { createInterface } from 'node:readline'
+import t, { Test } from 'tap'
+import { v5 as uuidv5 } from 'uuid'
+import { Any, Node, PyventEvent } from '../dist/index.js'
+import { deadline, fixture, portBlock } from './helpers'
+
+// The system interpreter: python3 on PATH may be a pyenv without zmq.
+const PYTHON = '/usr/bin/python3'
+const SCRIPT = fixture('pyclient.py')
+const ports = portBlock(__filename)
+
+interface Python {
+  process: ChildProcess
+  /** Resolves with the first stdout line (seen or future) that starts with `label`, without the label. */
+  line(label: string, ms?: number): Promise<string>
+  /** Every stdout line so far that starts with `label`, without the label. */
+  all(label: string): string[]
+  /** Resolves with the exit code once the script has exited. */
+  exit(ms?: number): Promise<number | null>
+}
+
+/** Runs pyclient.py with `args`, killed in teardown if still running (spawnNode, for Python). */
+function spawnPython(t: Test, args: string[]): Python {
+  // -I: ignore PYTHON* variables and user site-packages, so only the system packages are used.
+  const child = spawn(PYTHON, ['-I', '-u', SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: string[] = []
+  const stderr: string[] = []
+  const wakers = new Set<() => void>()
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line)
+    for (const wake of wakers) wake()
+  })
+  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
+  const exited = once(child, 'close').then(([code]) => code as number | null)
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  const label = (name: string) => (line: string) => line === name || line.startsWith(name + ' ')
+  const strip = (name: string, line: string) => line.slice(name.length + 1)
+  const describe = () => `pyclient.py ${args.join(' ')} (stdout: ${lines.join(' | ')}; stderr: ${stderr.join(' | ')})`
+  return {
+    process: child,
+    line(name, ms = 20_000) {
+      const found = new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const hit = lines.find(label(name))
+          if (hit === undefined) return
+          wakers.delete(check)
+          resolve(strip(name, hit))
+        }
+        wakers.add(check)
+        check()
+        // 'close' comes after stdout has ended, so every line has been seen by then.
+        void exited.then((code) => {
+          if (wakers.delete(check)) reject(new Error(`${describe()} exited (${String(code)}) without printing ${name}`))
+        })
+      })
+      return deadline(found, ms, `${name} from ${describe()}`)
+    },
+    all(name) {
+      return lines.filter(label(name)).map((line) => strip(name, line))
+    },
+    exit(ms = 20_000) {
+      return deadline(exited, ms, `exit of ${describe()}`)
+    }
+  }
+}
+
+/** A node hosting the relay on a fresh port, ready, stopped in teardown. */
+async function relayNode(t: Test): Promise<{ node: Node; port: number }> {
+  const port = ports.next()
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  t.ok(await node.startServer(), 'the pyvent node hosts the relay')
+  return { node, port }
+}
+
+const probe = spawnSync(PYTHON, ['-I', '-c', 'import zmq'], { encoding: 'utf8' })
+if (probe.error !== undefined || probe.status !== 0) {
+  // Not a skip: CI installs python3-zmq (.ci/run), and this test is the proof that the protocol document is enough.
+  t.fail(
+    `${PYTHON} cannot import zmq (${probe.error?.message ?? probe.stderr.trim()}). ` +
+      'Install the system package: apt-get install python3-zmq.'
+  )
+} else {
+  t.test('a pyvent listener receives the events of a Python client', async (t) => {
+    const { node, port } = await relayNode(t)
+    const events: PyventEvent[] = []
+    let arrived!: () => void
+    const delivered = new Promise<void>((resolve) => (arrived = resolve))
+    // The default filter is the sender "pyvent": it takes "pyvent.python" and refuses "python.other".
+    node.connect('py-order', (_payload, event) => {
+      events.push(event)
+      arrived()
+    })
+    await node.ready()
+
+    const payload = { food: 'sushi', count: 2, hot: false, extras: ['wasabi', 'gari'], note: 'café ☕', none: null }
+    const python = spawnPython(t, [
+      String(port),
+      'send',
+      'py-order',
+      'python.other',
+      JSON.stringify({ food: 'filtered out' }),
+      'pyvent.python',
+      JSON.stringify(payload)
+    ])
+    const sent = JSON.parse(await python.line('SENT')) as { node: string; events: { seq: number; sender: string; id: string }[] }
+    t.equal(await python.exit(), 0, 'the Python client exits cleanly')
+    await deadline(delivered, 10_000, 'delivery of the Python event')
+
+    t.equal(events.length, 1, 'only the event from a sender below "pyvent" reaches the listener')
+    const [event] = events
+    t.equal(event?.signal, 'py-order')
+    t.equal(event?.sender, 'pyvent.python')
+    t.same(event?.payload, payload)
+    t.equal(event?.node, sent.node, 'the node id is the Python client’s')
+    t.equal(event?.seq, 1, 'the second event of the (node, signal) stream, whatever its sender')
+    t.equal(event?.id, sent.events[1]?.id, 'pyvent derives the event id the Python client computed')
+    t.ok(Math.abs((event?.timestamp ?? 0) - Date.now()) < 60_000, 'the timestamp is in milliseconds since the epoch')
+
+    const stats = await node.stats()
+    t.equal(stats.received, 2, 'both events arrived; the sender filter refused one')
+    t.equal(stats.malformed, 0, 'pyvent decoded every message of the Python client')
+    t.equal(stats.gaps + stats.duplicates, 0, 'the sequence numbers are contiguous')
+  })
+
+  t.test('a Python client receives the events of a pyvent node', async (t) => {
+    const { node, port } = await relayNode(t)
+    await node.ready()
+    const python = spawnPython(t, [String(port), 'receive', 'py-news', '3'])
+    await python.line('READY')
+
+    // Sent in one turn of the event loop, so they travel as one batch.
+    const payloads = [{ headline: 'first' }, ['second', 2], 'third ✓']
+    await Promise.all(payloads.map((payload) => node.send('py-news', payload)))
+
+    const done = JSON.parse(await python.line('DONE')) as Record<string, number>
+    t.equal(await python.exit(), 0, 'the Python client exits cleanly')
+    t.same(done, { gaps: 0, duplicates: 0, malformed: 0 }, 'the Python client decoded everything, in order')
+    t.equal(python.all('HEARTBEAT').length, 1, 'the Python client heard the relay’s heartbeat')
+
+    const got = python.all('GOT').map((line) => JSON.parse(line) as Record<string, unknown>)
+    t.same(
+      got.map(({ signal, sender, node, seq, payload }) => ({ signal, sender, node, seq, payload })),
+      payloads.map((payload, seq) => ({ signal: 'py-news', sender: 'pyvent', node: node.nodeId, seq, payload }))
+    )
+    t.same(
+      got.map(({ id }) => id),
+      [0, 1, 2].map((seq) => uuidv5(`py-news\0${seq}`, node.nodeId)),
+      'event ids are UUID v5 of `${signal}\\0${seq}` in the namespace of the node id'
+    )
+  })
+
+  t.test('a Python client answers the requests of a pyvent node', async (t) => {
+    const { node, port } = await relayNode(t)
+    await node.ready()
+    const python = spawnPython(t, [String(port), 'respond', 'py-add', '2'])
+    await python.line('READY')
+
+    t.equal(await node.request('py-add', { a: 2, b: 3 }), 5, 'an ok reply resolves with its value')
+    await t.rejects(
+      node.request('py-add', { a: 2, b: 'three' }),
+      { name: 'RemoteError', code: 'ERR_PYVENT_REMOTE', remoteName: 'TypeError', message: 'a and b must be numbers' },
+      'an error reply rejects with the remote error'
+    )
+    t.equal(await python.exit(), 0, 'the Python client exits cleanly')
+    t.equal(python.all('ANSWERED').length, 2)
+    t.equal((await node.stats()).malformed, 0, 'pyvent decoded every reply')
+  })
+
+  t.test('a pyvent listener answers the requests of a Python client', async (t) => {
+    const { node, port } = await relayNode(t)
+    node.connect(
+      'js-add',
+      (payload) => {
+        const { a, b } = payload as { a: unknown; b: unknown }
+        if (typeof a !== 'number' || typeof b !== 'number') throw new TypeError('a and b must be numbers')
+        return a + b
+      },
+      { sender: Any }
+    )
+    await node.ready()
+    const python = spawnPython(t, [String(port), 'request', 'js-add', '{"a":20,"b":22}', '{"a":"x","b":1}'])
+    t.equal(await python.exit(), 0, 'the Python client exits cleanly')
+    t.same(
+      python.all('REPLY').map((line) => JSON.parse(line) as unknown),
+      [
+        { ok: true, value: 42 },
+        { ok: false, value: { name: 'TypeError', message: 'a and b must be numbers' } }
+      ]
+    )
+  })
+}

@@ -1,0 +1,115 @@
+// Options, configure, start/stop, waitFor and the ports a stopped node frees.
+import t from 'tap'
+import * as pyvent from '../dist/index.js'
+import { AbortError, AlreadyStartedError, DEFAULTS, Node, StoppedError, TimeoutError } from '../dist/index.js'
+import { resolveOptions } from '../dist/options.js'
+import { portBlock } from './helpers'
+
+const ports = portBlock(__filename)
+
+t.test('options: defaults, environment, validation', async (t) => {
+  t.same(resolveOptions({}, {}), DEFAULTS)
+  t.equal(DEFAULTS.port, 50020)
+  t.equal(DEFAULTS.host, '127.0.0.1', 'loopback by default')
+  t.match(resolveOptions({}, { PYVENT_PORT: '6000', PYVENT_HOST: '::1' }), { port: 6000, host: '::1' })
+  t.match(resolveOptions({ port: 7000 }, { PYVENT_PORT: '6000' }), { port: 7000 }, 'an explicit option wins over the environment')
+  t.throws(() => resolveOptions({}, { PYVENT_PORT: 'abc' }), { name: 'TypeError', message: /PYVENT_PORT/ })
+  const bad: [object, RegExp][] = [
+    [{ port: 0 }, /"port" must be an integer from 1 to 65534/],
+    [{ port: 65535 }, /"port"/],
+    [{ port: '50020' }, /"port"/],
+    [{ host: '' }, /"host"/],
+    [{ host: 'a b' }, /"host"/],
+    [{ server: 'yes' }, /"server"/],
+    [{ id: 'a b' }, /"id"/],
+    [{ id: '' }, /"id"/],
+    [{ linger: -1 }, /"linger"/],
+    [{ delivery: 'maybe' }, /"delivery"/],
+    [{ heartbeatInterval: 100, relayTimeout: 100 }, /"relayTimeout" \(100\) must be longer/],
+    [{ prot: 1 }, /Unknown option "prot"/]
+  ]
+  for (const [options, message] of bad) t.throws(() => new Node(options), { name: 'TypeError', message }, JSON.stringify(options))
+  t.throws(() => new Node(null as unknown as object), { name: 'TypeError', message: /must be an object/ })
+  t.equal(new Node({ id: 'billing' }).defaultSender, 'pyvent.billing')
+  t.equal(new Node().defaultSender, 'pyvent')
+  t.equal(new Node({ host: '::1', port: 9 }).options.host, '::1')
+})
+
+t.test('stop() frees both ports at once, is idempotent, and a node can start again', async (t) => {
+  const port = ports.next()
+  const first = new Node({ port })
+  const relayEvents: boolean[] = []
+  first.on('relay', (hosting) => relayEvents.push(hosting))
+  t.notOk(first.isStarted())
+  t.ok(await first.startServer(), 'the first node hosts the relay')
+  t.ok(first.isServer())
+  const second = new Node({ port })
+  t.notOk(await second.startServer(), 'the port is taken, so the second node is a client')
+  await second.stop()
+  await Promise.all([first.stop(), first.stop()])
+  await first.stop()
+  t.notOk(first.isServer())
+  t.notOk(first.isStarted())
+  t.same(relayEvents, [true, false], 'the relay event says when hosting starts and ends')
+  const third = new Node({ port })
+  t.teardown(() => third.stop())
+  t.ok(await third.startServer(), 'a new node binds the same ports right after stop()')
+  const got = third.waitFor('again')
+  await third.ready()
+  await third.send('again', 1)
+  t.equal((await got).payload, 1)
+  await third.stop()
+  t.ok(await first.startServer(), 'a stopped node can start again')
+  await first.stop()
+})
+
+t.test('waitFor: resolves, times out, aborts, and stops with the node', async (t) => {
+  const port = ports.next()
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  const hit = node.waitFor('w', { timeout: 5000 })
+  await node.ready()
+  await node.send('w', { ok: true })
+  const event = await hit
+  t.same(event.payload, { ok: true })
+  t.equal(event.signal, 'w')
+
+  const timedOut = await node.waitFor('never', { timeout: 20 }).catch((e: unknown) => e)
+  t.ok(timedOut instanceof TimeoutError)
+  t.match(timedOut, { code: 'ERR_PYVENT_TIMEOUT', timeout: 20, message: /No event on "never" within 20 ms/ })
+
+  const controller = new AbortController()
+  const aborted = node.waitFor('never', { abortSignal: controller.signal })
+  controller.abort()
+  await t.rejects(aborted, AbortError)
+  await t.rejects(node.waitFor('x', { abortSignal: AbortSignal.abort() }), { code: 'ERR_PYVENT_ABORTED' }, 'an aborted signal rejects at once')
+  await t.rejects(node.waitFor('x', { timeout: -1 }), { name: 'TypeError' })
+
+  // The send option subscribes first, then sends, so the answer cannot be missed.
+  node.connect('ping', (n: number) => void node.send('pong', n + 1))
+  const pong = await node.waitFor('pong', { timeout: 5000, send: { signal: 'ping', payload: 41 } })
+  t.equal(pong.payload, 42)
+
+  const pending = t.rejects(node.waitFor('never'), StoppedError, 'a pending wait rejects when the node stops')
+  await node.stop()
+  await pending
+})
+
+t.test('configure() proxies the default node and refuses once it has started', async (t) => {
+  const port = ports.next()
+  pyvent.configure({ port })
+  t.teardown(() => pyvent.stop())
+  t.notOk(pyvent.isServer())
+  const got = pyvent.waitFor('cfg')
+  await pyvent.ready()
+  t.ok(pyvent.isServer(), 'the default node hosts the relay')
+  t.equal(pyvent.defaultNode().options.port, port)
+  t.throws(() => pyvent.configure({ port: port + 10 }), AlreadyStartedError)
+  await pyvent.send('cfg', 'value')
+  t.equal((await got).payload, 'value')
+  t.equal((await pyvent.stats()).received, 1)
+  await pyvent.stop()
+  pyvent.configure({ port, id: 'again' })
+  t.equal(pyvent.defaultNode().defaultSender, 'pyvent.again', 'after stop() the default node can be reconfigured')
+  t.ok(await pyvent.startServer())
+})
