@@ -8,7 +8,7 @@ import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
 import { MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 import type { NodeOptions } from './options'
-import type { AnySignal, Payload, SignalRef } from './signal'
+import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
 let options: NodeOptions = {}
 let node: Node | undefined
@@ -36,12 +36,13 @@ export function configure(newOptions: NodeOptions): void {
 
 /** {@inheritDoc Node.connect} */
 export function connect<T = Payload>(signal: SignalRef<T> | AnySignal, callback: Listener<T>, options?: ListenOptions): Listener<T>
-export function connect<T = Payload>(signal: SignalRef<T> | AnySignal, options?: ListenOptions): MethodDecorator<T>
+export function connect<T>(signal: Signal<T>, options?: ListenOptions): MethodDecorator<T>
+export function connect(signal: string | AnySignal, options?: ListenOptions): MethodDecorator<never>
 export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Listener<never> | ListenOptions, maybeOptions?: ListenOptions): unknown {
   const target = defaultNode()
   return typeof callbackOrOptions === 'function'
     ? target.connect(signal, callbackOrOptions as Listener, maybeOptions)
-    : target.connect(signal, callbackOrOptions)
+    : target.connect(signal as string, callbackOrOptions)
 }
 
 /** {@inheritDoc Node.disconnect} */
@@ -50,7 +51,7 @@ export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<ne
 }
 
 /** {@inheritDoc Node.send} */
-export function send<T = unknown>(signal: SignalRef<T>, payload?: T, options?: SendOptions): Promise<void> {
+export function send<T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: SendOptions): Promise<void> {
   return defaultNode().send(signal, payload, options)
 }
 
@@ -60,7 +61,7 @@ export function waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options?:
 }
 
 /** {@inheritDoc Node.request} */
-export function request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: T, options?: RequestOptions): Promise<R> {
+export function request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: RequestOptions): Promise<R> {
   return defaultNode().request<R, T>(signal, payload, options)
 }
 

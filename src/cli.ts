@@ -23,6 +23,9 @@ import { Any } from './signal'
 
 const debug = createDebug('pyvent:cli')
 
+/** The sender filter of listen and wait without --sender, passed explicitly so the status line cannot disagree. */
+const DEFAULT_FILTER = 'pyvent'
+
 /** The streams and environment a command runs with. Every field defaults to the process's own. */
 export interface CliIO {
   /** Where results go: one JSON line per event or reply, and help. @default process.stdout */
@@ -213,12 +216,12 @@ async function runListen(call: Call, io: CliIO): Promise<number> {
       // A block body on purpose: a listener that returns a value answers requests.
       io.stdout.write(eventLine(event))
     }
-    const sender = call.all ? Any : call.sender
+    const sender = call.all ? Any : (call.sender ?? DEFAULT_FILTER)
     if (call.all || call.signals.length === 0) node.connect(Any, print, { sender })
     for (const signal of new Set(call.signals)) node.connect(signal, print, { sender })
     await node.ready()
     const what = call.signals.length === 0 ? 'every signal' : quoteAll([...new Set(call.signals)])
-    const from = call.all ? 'every sender' : `sender ${JSON.stringify(call.sender ?? node.defaultSender)}`
+    const from = sender === Any ? 'every sender' : `sender ${JSON.stringify(sender)}`
     const hosting = node.isServer() ? '; this process hosts the relay' : ''
     io.stderr.write(`pyvent: listening on ${address(node)} to ${what} from ${from}${hosting}\n`)
     const error = await untilStopped(io, io.stdout)
@@ -231,12 +234,12 @@ async function runListen(call: Call, io: CliIO): Promise<number> {
 async function runWait(call: Call, io: CliIO): Promise<number> {
   return withNode(call, io, async (node) => {
     const signal = call.signals[0] as string
-    const event = node.waitFor(signal, { sender: call.sender, timeout: call.timeout, abortSignal: io.abortSignal })
+    const sender = call.sender ?? DEFAULT_FILTER
+    const event = node.waitFor(signal, { sender, timeout: call.timeout, abortSignal: io.abortSignal })
     // The status line tells scripts (and tests) that an event sent from now on will be seen.
     // The race ends early if the wait fails first (a timeout shorter than the start).
     await Promise.race([node.ready(), event])
-    const from = JSON.stringify(call.sender ?? node.defaultSender)
-    io.stderr.write(`pyvent: waiting on ${address(node)} for ${JSON.stringify(signal)} from sender ${from}\n`)
+    io.stderr.write(`pyvent: waiting on ${address(node)} for ${JSON.stringify(signal)} from sender ${JSON.stringify(sender)}\n`)
     io.stdout.write(eventLine(await event))
     return 0
   })

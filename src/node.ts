@@ -24,7 +24,7 @@ import {
 } from './errors'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { RelayHost, RelayStats } from './relay'
-import { Any, AnySignal, Payload, SignalRef, signalName } from './signal'
+import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 
 const debug = createDebug('pyvent:node')
 
@@ -86,7 +86,11 @@ export interface NodeEventMap {
 
 type State = 'idle' | 'starting' | 'started' | 'stopping'
 
-/** Decorator returned by `connect(signal, options)` for class methods (TypeScript 5 standard decorators). */
+/**
+ * Decorator returned by `connect(signal, options)` for class methods (TypeScript 5
+ * standard decorators). The method must accept payloads of type `T`; for a bare
+ * signal name `T` is `never`, so the method may declare any payload type.
+ */
 export type MethodDecorator<T> = <This, Fn extends (this: This, payload: T, event: PyventEvent<T>) => unknown>(
   method: Fn,
   context: ClassMethodDecoratorContext<This, Fn>
@@ -289,7 +293,8 @@ export class Node extends EventEmitter<NodeEventMap> {
    * @param signal - a signal name, a typed signal, or {@link Any}.
    */
   connect<T = Payload>(signal: SignalRef<T> | AnySignal, callback: Listener<T>, options?: ListenOptions): Listener<T>
-  connect<T = Payload>(signal: SignalRef<T> | AnySignal, options?: ListenOptions): MethodDecorator<T>
+  connect<T>(signal: Signal<T>, options?: ListenOptions): MethodDecorator<T>
+  connect(signal: string | AnySignal, options?: ListenOptions): MethodDecorator<never>
   connect(
     signal: SignalRef | AnySignal,
     callbackOrOptions?: Listener<never> | ListenOptions,
@@ -351,7 +356,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    *
    * @param payload - any JSON value. @default {}
    */
-  async send<T = unknown>(signal: SignalRef<T>, payload?: T, options?: SendOptions): Promise<void> {
+  async send<T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: SendOptions): Promise<void> {
     const [name, sender, json] = this.#encode(signal, payload, options)
     if (!this.#ready || this.#state !== 'started') await this.#readyOnce()
     return (this.#client as Client).enqueue('e', name, sender, json)
@@ -420,7 +425,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Rejects with {@link RemoteError} if the responder threw, {@link TimeoutError}
    * if none answered within `options.timeout`.
    */
-  async request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: T, options: RequestOptions = {}): Promise<R> {
+  async request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
     const [name, sender, json] = this.#encode(signal, payload, options)
     const timeout = options.timeout ?? 5000
     const { abortSignal } = options

@@ -105,7 +105,9 @@ function stderrLine(child: Child, match: RegExp): Promise<string> {
     child.process.stderr?.on('data', onData)
     child.process.once('exit', (code) => reject(new Error(`exited (${String(code)}) before ${String(match)} on stderr: ${text}`)))
   })
-  return deadline(found, 20_000, `${String(match)} on stderr (so far: ${JSON.stringify(text)})`)
+  return deadline(found, 20_000, `${String(match)} on stderr`).catch((error: Error) => {
+    throw new Error(`${error.message}; stderr so far: ${JSON.stringify(text)}`)
+  })
 }
 
 t.test('--help on every command, help <command> and --version print to stdout and exit 0', async (t) => {
@@ -219,4 +221,177 @@ t.test('send and listen: a round trip through start()', async (t) => {
   listener.stop()
   t.equal(await listener.code, 0, 'listen exits 0 when stopped')
   t.equal(listener.out.lines().length, 5, 'nothing else on stdout')
+})
+
+t.test('listen --sender filters by sender; listen --all hears everything and answers no request', async (t) => {
+  const port = String(ports.next())
+  const orders = run(t, ['listen', '--sender', 'orders', '--port', port])
+  t.match(await orders.status(/^pyvent: listening/), / to every signal from sender "orders"; this process hosts the relay$/)
+  const monitor = run(t, ['listen', '--all', '--port', port])
+  t.match(await monitor.status(/^pyvent: listening/), / to every signal from every sender$/, 'a client of the first listener')
+
+  // Each command ends with a round trip through the relay, so the events arrive in this order.
+  t.equal(await run(t, ['send', 'order-food', '{"n":1}', '--port', port]).code, 0)
+  t.equal(await run(t, ['send', 'order-food', '{"n":2}', '--sender', 'orders.eu', '--port', port]).code, 0)
+  const request = run(t, ['request', 'add', '{"a":1}', '--timeout', '300', '--port', port])
+  t.equal(await request.code, 1, 'the monitor does not answer the request')
+  t.match(request.err.text(), /^pyvent: No responder answered "add" within 300 ms\.\n$/)
+  t.equal(request.out.text(), '')
+
+  const seen = (await monitor.out.count(3)).map((line) => JSON.parse(line) as { signal: string; sender: string; payload: unknown })
+  t.same(
+    seen.map(({ signal, sender, payload }) => [signal, sender, payload]),
+    [
+      ['order-food', 'pyvent', { n: 1 }],
+      ['order-food', 'orders.eu', { n: 2 }],
+      ['add', 'pyvent', { a: 1 }]
+    ]
+  )
+  // The event from "pyvent" reached this listener first, and was filtered out.
+  const filtered = (await orders.out.count(1)).map((line) => JSON.parse(line) as { sender: string; payload: unknown })
+  t.same(
+    filtered.map(({ sender, payload }) => [sender, payload]),
+    [['orders.eu', { n: 2 }]],
+    'only the event from below "orders"'
+  )
+})
+
+t.test('wait prints the first matching event and exits 0', async (t) => {
+  const port = ports.next()
+  const waiting = run(t, ['wait', 'build-done', '--timeout', '10000', '--port', String(port)])
+  t.match(await waiting.status(/^pyvent: waiting/), /^pyvent: waiting on 127\.0\.0\.1:\d+ for "build-done" from sender "pyvent"$/)
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  await node.send('build-done', { ok: true })
+  await node.send('build-done', { ok: false })
+  t.equal(await waiting.code, 0)
+  const lines = waiting.out.lines()
+  t.equal(lines.length, 1)
+  t.match(JSON.parse(lines[0] as string), { signal: 'build-done', sender: 'pyvent', payload: { ok: true } })
+})
+
+t.test('wait exits 1 with a message on timeout', async (t) => {
+  const waiting = run(t, ['wait', 'never', '--timeout', '100', '--sender', 'ci', '--port', String(ports.next())])
+  t.equal(await waiting.code, 1)
+  t.equal(waiting.out.text(), '')
+  t.match(waiting.err.text(), /^(pyvent: waiting on .* from sender "ci"\n)?pyvent: No event on "never" within 100 ms\.\n$/)
+})
+
+t.test('request prints the reply of a library responder; exit 1 for a remote error or no responder', async (t) => {
+  const port = ports.next()
+  const responder = new Node({ port })
+  t.teardown(() => responder.stop())
+  responder.connect('add', (payload) => {
+    const { a, b } = payload as { a: number; b: number }
+    return { sum: a + b }
+  })
+  responder.connect('fail', () => {
+    throw new RangeError('no such dish')
+  })
+  await responder.ready()
+
+  const added = run(t, ['request', 'add', '{"a":1,"b":2}', '--port', String(port)])
+  t.equal(await added.code, 0)
+  t.equal(added.out.text(), '{"sum":3}\n')
+  t.equal(added.err.text(), '')
+
+  const fromStdin = run(t, ['request', 'add', '--port', String(port)], { stdin: Readable.from(['{"a":2,"b":3}']) })
+  t.equal(await fromStdin.code, 0)
+  t.equal(fromStdin.out.text(), '{"sum":5}\n')
+
+  const failed = run(t, ['request', 'fail', '--port', String(port)])
+  t.equal(await failed.code, 1)
+  t.equal(failed.out.text(), '')
+  t.equal(failed.err.text(), 'pyvent: the responder failed with RangeError: no such dish\n')
+})
+
+t.test('serve: the real bin hosts a relay that library nodes use, and exits 0 on SIGINT', async (t) => {
+  const port = ports.next()
+  const relay = spawnNode(t, BIN, ['serve', '--port', String(port)])
+  t.equal(
+    await stderrLine(relay, /^pyvent: relay running/),
+    `pyvent: relay running on 127.0.0.1:${port} (ports ${port} and ${port + 1}); stop it with Ctrl-C`
+  )
+
+  const client = new Node({ port, server: false })
+  t.teardown(() => client.stop())
+  const ping = client.waitFor('ping', { timeout: 10_000 })
+  await client.ready()
+  t.notOk(client.isServer(), 'the library node is a client of the served relay')
+  await client.send('ping', { n: 1 })
+  t.same((await ping).payload, { n: 1 })
+
+  // A second relay on the same port is refused.
+  const second = run(t, ['serve', '--port', String(port)])
+  t.equal(await second.code, 1)
+  t.equal(
+    second.err.text(),
+    `pyvent: cannot serve on 127.0.0.1:${port}: port ${port} or ${port + 1} is in use (by a running relay or another program); choose another port with --port or PYVENT_PORT.\n`
+  )
+
+  await client.stop()
+  relay.process.kill('SIGINT')
+  t.equal(await relay.exit(), 0)
+  t.same(relay.lines, [], 'serve prints nothing on stdout')
+})
+
+t.test('serve in-process stops at once when its abort signal has already aborted', async (t) => {
+  const port = ports.next()
+  const serving = run(t, ['serve', '--port', String(port)], { abortSignal: AbortSignal.abort() })
+  t.equal(await serving.code, 0)
+  t.match(serving.err.text(), /^pyvent: relay running on 127\.0\.0\.1:\d+ /)
+  // The ports are free again.
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  t.ok(await node.startServer())
+})
+
+t.test('the real bin: listen in a child gets what send in a child reads from stdin; SIGTERM exits 0', async (t) => {
+  const port = String(ports.next())
+  const listener = spawnNode(t, BIN, ['listen', 'order-food', '--port', port])
+  await stderrLine(listener, /^pyvent: listening on/)
+
+  const sender = spawnNode(t, BIN, ['send', 'order-food', '--port', port])
+  sender.process.stdin?.end('{"food":"sushi"}\n')
+  t.equal(await sender.exit(), 0)
+  t.same(sender.lines, [])
+
+  t.match(JSON.parse(await listener.line(/"signal":"order-food"/)), { sender: 'pyvent', payload: { food: 'sushi' } })
+  listener.process.kill('SIGTERM')
+  t.equal(await listener.exit(), 0)
+  t.equal(listener.lines.length, 1, 'one JSON line on stdout, nothing else')
+})
+
+t.test('listen stops when its output fails: quietly for a closed pipe (EPIPE), with exit 1 otherwise', async (t) => {
+  for (const [code, exit, message] of [
+    ['EPIPE', 0, ''],
+    ['EIO', 1, 'pyvent: write EIO\n']
+  ] as const) {
+    const listener = run(t, ['listen', 'x', '--port', String(ports.next())])
+    await listener.status(/^pyvent: listening/)
+    listener.out.stream.destroy(Object.assign(new Error(`write ${code}`), { code }))
+    t.equal(await listener.code, exit, code)
+    t.equal(listener.err.text().replace(/^pyvent: listening.*\n/, ''), message, code)
+  }
+})
+
+t.test('an output that throws is reported on stderr, and listen goes on', async (t) => {
+  const port = String(ports.next())
+  const out = new PassThrough()
+  let calls = 0
+  let wroteAgain!: () => void
+  const secondWrite = new Promise<void>((resolve) => (wroteAgain = resolve))
+  out.write = () => {
+    if (++calls === 1) throw new Error('disk full')
+    wroteAgain()
+    return true
+  }
+  const listener = run(t, ['listen', 'x', '--port', port], { stdout: out })
+  await listener.status(/^pyvent: listening/)
+  t.equal(await run(t, ['send', 'x', '1', '--port', port]).code, 0)
+  t.equal(await listener.err.line(/failed/), 'pyvent: A listener for "x" failed: disk full')
+  t.equal(await run(t, ['send', 'x', '2', '--port', port]).code, 0)
+  await deadline(secondWrite, 10_000, 'the second event written')
+  listener.stop()
+  t.equal(await listener.code, 0)
 })
