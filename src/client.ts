@@ -18,13 +18,13 @@ import {
   ReplyMessage,
   topicFrame
 } from './codec'
-import { endpoint, ResolvedOptions } from './options'
+import { endpoint, frameLimit, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:client')
 
 /** Most events coalesced into one message. */
 const MAX_BATCH_EVENTS = 512
-/** Most payload bytes (UTF-16 units, as a cheap bound) coalesced into one message. */
+/** Most payload text (UTF-16 units) coalesced into one message, when maxMessageSize allows. */
 const MAX_BATCH_CHARS = 16 * 1024
 /** ZeroMQ reconnect interval: short, so clients find a new relay soon after a failover. */
 const RECONNECT_INTERVAL = 25
@@ -89,17 +89,23 @@ export class Client {
   #flushing = false
   #sealScheduled = false
   #waiters: (() => void)[] = []
-  readonly #seqs = new Map<string, number>()
   readonly #expected = new Map<string, Map<string, number>>()
   readonly #probes = new Map<string, () => void>()
   #probeCount = 0
   #receiving = false
   #closed = false
 
-  constructor(options: ResolvedOptions, node: string, handlers: ClientHandlers) {
+  /** Batch cap in UTF-16 units: a UTF-8 byte count is at most three times that, plus commas and brackets. */
+  readonly #batchChars: number
+  /** Next sequence number per signal; owned by the node so it survives a restart. */
+  readonly #seqs: Map<string, number>
+
+  constructor(options: ResolvedOptions, node: string, seqs: Map<string, number>, handlers: ClientHandlers) {
     this.#options = options
     this.#node = node
+    this.#seqs = seqs
     this.#handlers = handlers
+    this.#batchChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxMessageSize / 4))
     const hwm = options.highWaterMark
     this.#push = new Push({
       sendHighWaterMark: hwm,
@@ -108,7 +114,7 @@ export class Client {
     })
     this.#sub = new Subscriber({
       receiveHighWaterMark: hwm,
-      maxMessageSize: options.maxMessageSize,
+      maxMessageSize: frameLimit(options),
       // A receive that sees nothing for this long means the relay is silent: see #receiveLoop.
       receiveTimeout: options.relayTimeout,
       reconnectInterval: RECONNECT_INTERVAL,
@@ -151,10 +157,10 @@ export class Client {
       open.signal === signal &&
       open.sender === sender &&
       open.payloads.length < MAX_BATCH_EVENTS &&
-      open.chars + json.length <= MAX_BATCH_CHARS
+      open.chars + json.length + 1 <= this.#batchChars
     ) {
       open.payloads.push(json)
-      open.chars += json.length
+      open.chars += json.length + 1
     } else {
       if (open !== undefined) this.#seal()
       this.#open = { kind, signal, sender, seq, time: Date.now(), request, payloads: [json], chars: json.length }

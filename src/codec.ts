@@ -142,7 +142,8 @@ function faithful(this: unknown, key: string, value: unknown): unknown {
  * change: functions, symbols, BigInts, cycles, NaN and the infinities.
  * Properties whose value is `undefined` are left out, as JSON does.
  *
- * @param limit - the largest encoding allowed, in bytes.
+ * @param limit - the largest body allowed, in bytes: the payload's JSON plus the
+ *   two brackets of the one-element array it travels in.
  */
 export function encodePayload(payload: unknown, limit: number): string {
   let text: string

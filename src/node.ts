@@ -130,6 +130,8 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly #topics = new Set<string>()
   readonly #requests = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
   #requestCount = 0
+  /** Next sequence number per signal: kept across restarts, so event ids never repeat. */
+  readonly #seqs = new Map<string, number>()
   #state: State = 'idle'
   #starting: Promise<void> | undefined
   #stopping: Promise<void> | undefined
@@ -213,7 +215,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       this.#state = 'idle'
       throw error
     }
-    const client = new Client(this.#options, this.nodeId, {
+    const client = new Client(this.#options, this.nodeId, this.#seqs, {
       message: (message) => this.#onMessage(message),
       suspect: () => this.#takeOver(),
       demand: () => this.#dispatcher.size + this.#requests.size
@@ -368,7 +370,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     checkName(name, 'signal')
     const sender = options?.sender ?? this.#defaultSender
     if (sender !== this.#defaultSender) checkName(sender, 'sender')
-    return [name, sender, encodePayload(payload === undefined ? {} : payload, this.#options.maxMessageSize - 2)]
+    return [name, sender, encodePayload(payload === undefined ? {} : payload, this.#options.maxMessageSize)]
   }
 
   /**
@@ -475,7 +477,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     let ok = outcome.ok
     let json: string
     try {
-      json = encodePayload(outcome.value, this.#options.maxMessageSize - 2)
+      json = encodePayload(outcome.value, this.#options.maxMessageSize)
     } catch (error) {
       ok = false
       const { name, message: text } = error as InvalidPayloadError | MessageTooLargeError

@@ -58,9 +58,11 @@ export interface NodeOptions {
    */
   relayTimeout?: number
   /**
-   * The largest body (the JSON of one payload, or of one batch) a socket accepts,
-   * in bytes. Larger frames are refused by the sockets before they are buffered,
-   * and `send()` rejects a payload that would exceed it.
+   * The largest body frame (the JSON array of a message's payloads), in bytes.
+   * `send()` rejects a payload that would exceed it, batches stay under it, and
+   * the sockets refuse larger frames before buffering them (they allow a fixed
+   * 4 KiB more for the topic and header frames). Give every node on a port the
+   * same value: a listener with a smaller one cannot take what the relay passes.
    * @default 1048576
    */
   maxMessageSize?: number
@@ -142,7 +144,7 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     readyTimeout: integer('readyTimeout', merged.readyTimeout, 1, 3_600_000),
     heartbeatInterval: integer('heartbeatInterval', merged.heartbeatInterval, 10, 60_000),
     relayTimeout: integer('relayTimeout', merged.relayTimeout, 20, 3_600_000),
-    maxMessageSize: integer('maxMessageSize', merged.maxMessageSize, 64, 256 * 1024 * 1024),
+    maxMessageSize: integer('maxMessageSize', merged.maxMessageSize, 256, 256 * 1024 * 1024),
     delivery: merged.delivery as DeliveryMode,
     highWaterMark: integer('highWaterMark', merged.highWaterMark, 1, 1_000_000)
   }
@@ -164,6 +166,14 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     )
   }
   return resolved
+}
+
+/** Room the sockets allow beyond `maxMessageSize`, for the topic and header frames. */
+const FRAME_HEADROOM = 4096
+
+/** The per-frame limit the receiving sockets enforce (ZeroMQ checks every frame). */
+export function frameLimit(options: ResolvedOptions): number {
+  return options.maxMessageSize + FRAME_HEADROOM
 }
 
 /** The ZeroMQ endpoint of the relay's publisher (`pub`) or pull (`pull`) socket. */

@@ -16,7 +16,7 @@ import { MessagePort, Worker } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Pull, XPublisher } from 'zeromq'
 import { encodeControl, HEARTBEAT_TOPIC } from './codec'
-import { endpoint, ResolvedOptions } from './options'
+import { endpoint, frameLimit, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:relay')
 
@@ -34,18 +34,12 @@ export interface RelayConfig {
 export interface RelayStats {
   /** Messages (batches) forwarded. */
   forwarded: number
-  /** Messages dropped because a listener's queue was full (`delivery: 'drop'` only). */
-  dropped: number
   /** Messages refused because they did not have the frame layout of a pyvent message. */
   malformed: number
 }
 
 type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats }
 type ToRelay = { type: 'stop' } | { type: 'stats' }
-
-function isEAGAIN(error: unknown): boolean {
-  return (error as { code?: string }).code === 'EAGAIN'
-}
 
 /**
  * Runs a relay until told to stop. Called in the relay worker.
@@ -54,18 +48,19 @@ function isEAGAIN(error: unknown): boolean {
 export async function runRelay(config: RelayConfig, port: MessagePort): Promise<void> {
   const { options } = config
   const post = (message: ToHost): void => port.postMessage(message)
-  const stats: RelayStats = { forwarded: 0, dropped: 0, malformed: 0 }
+  const stats: RelayStats = { forwarded: 0, malformed: 0 }
   const hwm = options.highWaterMark
   const pub = new XPublisher({
-    noDrop: true,
+    // Lossless: a full listener queue makes the relay wait, which backs up to the
+    // senders. Drop mode: ZeroMQ drops for that listener only; the listener sees
+    // the gap in the sender's sequence numbers and counts it.
+    noDrop: options.delivery === 'lossless',
     sendHighWaterMark: hwm,
     linger: options.linger,
-    // A drop-mode relay never waits: a full listener queue means the message is dropped.
-    sendTimeout: options.delivery === 'drop' ? 0 : -1,
     // Inbound frames on the publisher are subscriptions, which are short.
     maxMessageSize: 1024
   })
-  const pull = new Pull({ receiveHighWaterMark: hwm, maxMessageSize: options.maxMessageSize, linger: 0 })
+  const pull = new Pull({ receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
   try {
     await pub.bind(endpoint(options, 'pub'))
     await pull.bind(endpoint(options, 'pull'))
@@ -91,8 +86,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
           stats.forwarded++
         },
         (error: unknown) => {
-          if (isEAGAIN(error)) stats.dropped++
-          else if (!stopping) debug('publish failed: %s', (error as Error).message)
+          if (!stopping) debug('publish failed: %s', (error as Error).message)
         }
       )
     )
@@ -100,8 +94,18 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   }
 
   const heartbeat = encodeControl('h', HEARTBEAT_TOPIC)
-  const beat = setInterval(() => void publish(heartbeat), options.heartbeatInterval)
-  void publish(heartbeat)
+  // At most one heartbeat waits at a time: a relay stalled by a slow listener
+  // must not pile them up.
+  let beating = false
+  const beatOnce = (): void => {
+    if (beating) return
+    beating = true
+    void publish(heartbeat).then(() => {
+      beating = false
+    })
+  }
+  const beat = setInterval(beatOnce, options.heartbeatInterval)
+  beatOnce()
 
   port.on('message', (message: ToRelay) => {
     if (message.type === 'stats') post({ type: 'stats', stats: { ...stats } })
@@ -129,7 +133,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
       const frames = await pull.receive()
       // The relay never parses payloads; it only refuses what cannot be a pyvent message.
       const topic = frames[0]
-      if (frames.length !== 3 || topic === undefined || topic[topic.length - 1] !== 0) {
+      if (frames.length !== 3 || topic === undefined || topic.length < 2 || topic[topic.length - 1] !== 0) {
         stats.malformed++
         debug('dropped a message of %d frames that is not a pyvent message', frames.length)
         continue

@@ -258,10 +258,12 @@ t.test('listen --sender filters by sender; listen --all hears everything and ans
 
 t.test('wait prints the first matching event and exits 0', async (t) => {
   const port = ports.next()
-  const waiting = run(t, ['wait', 'build-done', '--timeout', '10000', '--port', String(port)])
-  t.match(await waiting.status(/^pyvent: waiting/), /^pyvent: waiting on 127\.0\.0\.1:\d+ for "build-done" from sender "pyvent"$/)
+  // The library node hosts the relay, so it outlives the wait's node (and stops without waiting for a relay).
   const node = new Node({ port })
   t.teardown(() => node.stop())
+  t.ok(await node.startServer())
+  const waiting = run(t, ['wait', 'build-done', '--timeout', '10000', '--port', String(port)])
+  t.match(await waiting.status(/^pyvent: waiting/), /^pyvent: waiting on 127\.0\.0\.1:\d+ for "build-done" from sender "pyvent"$/)
   await node.send('build-done', { ok: true })
   await node.send('build-done', { ok: false })
   t.equal(await waiting.code, 0)

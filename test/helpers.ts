@@ -7,8 +7,11 @@ import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
 
+// Below Linux's ephemeral range (32768-60999 by default): a port in that range can
+// be taken at any moment by the local end of some outgoing connection, and a
+// relay that cannot bind would turn a test into a client waiting for nobody.
 // PYVENT_TEST_PORT_BASE moves the whole range, so two checkouts can run their suites at once.
-const FIRST_PORT = Number(process.env.PYVENT_TEST_PORT_BASE ?? 52000)
+const FIRST_PORT = Number(process.env.PYVENT_TEST_PORT_BASE ?? 21000)
 const PORTS_PER_FILE = 40
 
 /**

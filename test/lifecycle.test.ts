@@ -113,3 +113,42 @@ t.test('configure() proxies the default node and refuses once it has started', a
   t.equal(pyvent.defaultNode().defaultSender, 'pyvent.again', 'after stop() the default node can be reconfigured')
   t.ok(await pyvent.startServer())
 })
+
+t.test('sequence numbers (and so event ids) continue across a restart', async (t) => {
+  const port = ports.next()
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  const first = node.waitFor('seq')
+  await node.ready()
+  await node.send('seq', 1)
+  const a = await first
+  await node.stop()
+  const second = node.waitFor('seq')
+  await node.ready()
+  await node.send('seq', 2)
+  const b = await second
+  t.same([a.seq, b.seq], [0, 1])
+  t.not(a.id, b.id)
+  t.equal((await node.stats()).duplicates, 0)
+})
+
+t.test('batches stay under a small maxMessageSize', async (t) => {
+  const port = ports.next()
+  const node = new Node({ port, maxMessageSize: 1024 })
+  t.teardown(() => node.stop())
+  let count = 0
+  let done: () => void
+  const all = new Promise<void>((resolve) => (done = resolve))
+  node.connect('small', () => {
+    if (++count === 300) done()
+  })
+  await node.ready()
+  // 300 events of ~40 bytes in one tick would make one 12 kB batch without the cap.
+  await Promise.all(Array.from({ length: 300 }, (_, i) => node.send('small', { i, food: 'sushi', drink: 'sake' })))
+  await all
+  const stats = await node.stats()
+  t.equal(stats.received, 300)
+  t.equal(stats.gaps, 0)
+  await t.rejects(node.send('small', 'x'.repeat(1023)), { code: 'ERR_PYVENT_MESSAGE_TOO_LARGE', limit: 1024 })
+  await node.send('small', 'x'.repeat(1020)).then(() => t.pass('a payload whose body is exactly the limit is accepted'))
+})

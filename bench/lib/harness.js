@@ -3,6 +3,7 @@
 // are always killed, ports, deadlines and repetition.
 const { spawn } = require('node:child_process')
 const { EventEmitter } = require('node:events')
+const { createServer } = require('node:net')
 const { join } = require('node:path')
 const { performance } = require('node:perf_hooks')
 
@@ -14,12 +15,28 @@ const FIRST_PORT = 45000
 const LAST_PORT = 45999
 let nextPort = FIRST_PORT
 
-/** The base of a fresh pair of ports. */
-function portPair() {
-  if (nextPort + 1 > LAST_PORT) nextPort = FIRST_PORT
-  const port = nextPort
-  nextPort += 2
-  return port
+/** Resolves whether `port` can be listened on now. */
+function bindable(port) {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * The base of a fresh pair of ports that can be bound. The range lies inside Linux's
+ * ephemeral range, so any program's outgoing connection may hold one of them, or leave it
+ * in TIME_WAIT for a minute: such pairs are skipped.
+ */
+async function portPair() {
+  for (let tries = 0; tries < (LAST_PORT - FIRST_PORT) / 2; tries++) {
+    if (nextPort + 1 > LAST_PORT) nextPort = FIRST_PORT
+    const port = nextPort
+    nextPort += 2
+    if ((await bindable(port)) && (await bindable(port + 1))) return port
+  }
+  throw new Error(`no free pair of ports in ${FIRST_PORT}-${LAST_PORT}`)
 }
 
 /** Every role process alive, so that any way out of the bench kills them. */
@@ -31,7 +48,7 @@ process.on('exit', killAll)
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     killAll()
-    process.exit(130)
+    process.exit(signal === 'SIGINT' ? 130 : 143)
   })
 }
 

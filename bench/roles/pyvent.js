@@ -14,7 +14,9 @@ const RPC = 'echo'
  * relay runs, but every node gets it so any of them could.
  */
 async function startNode({ port, host = false, server = host, delivery = 'lossless' }) {
-  const node = new Node({ port, server, delivery })
+  // ready() doubles as the flush barrier at the end of a run, and behind a slow lossless
+  // listener its probe may wait longer than the default 5 s: that is backlog, not failure.
+  const node = new Node({ port, server, delivery, readyTimeout: 120_000 })
   if (host && !(await node.startServer())) throw new Error(`could not host the relay on port ${port}`)
   return node
 }
