@@ -340,7 +340,8 @@ const COMMANDS: Record<CommandName, Command> = {
     },
     details: [
       'Sends a request (payload as for send) and prints the first reply as one line of',
-      'JSON. Exits with 1 if no responder answered within --timeout or the responder failed.',
+      'JSON. Exits with 1 if no responder answered within --timeout, or if the responder',
+      'failed.',
       '',
       'Example:',
       `  pyvent request add '{"a":1,"b":2}'`

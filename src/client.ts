@@ -18,7 +18,7 @@ import {
   ReplyMessage,
   topicFrame
 } from './codec'
-import { endpoint, frameLimit, ResolvedOptions } from './options'
+import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:client')
 
@@ -26,6 +26,12 @@ const debug = createDebug('pyvent:client')
 const MAX_BATCH_EVENTS = 512
 /** Most payload text (UTF-16 units) coalesced into one message, when maxMessageSize allows. */
 const MAX_BATCH_CHARS = 16 * 1024
+/**
+ * Payload text (UTF-16 units) a client holds before the socket takes it; past
+ * this, send() waits. Together with the socket high-water marks (in messages of
+ * at most MAX_BATCH_CHARS) it bounds a sender's memory whatever the burst.
+ */
+const MAX_QUEUED_CHARS = 64 * 1024
 /** ZeroMQ reconnect interval: short, so clients find a new relay soon after a failover. */
 const RECONNECT_INTERVAL = 25
 /** Longest pause between two probes of one readiness check. */
@@ -65,6 +71,7 @@ interface Batch {
   time: number
   request: string | undefined
   payloads: string[]
+  /** Payload text plus one separator per payload, in UTF-16 units. */
   chars: number
 }
 
@@ -92,6 +99,11 @@ export class Client {
   readonly #expected = new Map<string, Map<string, number>>()
   readonly #probes = new Map<string, () => void>()
   #probeCount = 0
+  /** Messages queued so far, and how many of them a returned probe proved forwarded. */
+  #queued = 0
+  #forwarded = 0
+  /** Payload text waiting in #open and #queue. */
+  #queuedChars = 0
   #receiving = false
   #closed = false
 
@@ -108,11 +120,13 @@ export class Client {
     this.#batchChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxMessageSize / 4))
     const hwm = options.highWaterMark
     this.#push = new Push({
+      ipv6: isIPv6(options),
       sendHighWaterMark: hwm,
       linger: options.linger,
       reconnectInterval: RECONNECT_INTERVAL
     })
     this.#sub = new Subscriber({
+      ipv6: isIPv6(options),
       receiveHighWaterMark: hwm,
       maxMessageSize: frameLimit(options),
       // A receive that sees nothing for this long means the relay is silent: see #receiveLoop.
@@ -147,6 +161,8 @@ export class Client {
   enqueue(kind: 'e' | 'q', signal: string, sender: string, json: string, request?: string): Promise<void> {
     if (this.#closed) return RESOLVED
     this.stats.sent++
+    this.#queued++
+    this.#queuedChars += json.length
     const seq = this.#seqs.get(signal) ?? 0
     this.#seqs.set(signal, seq + 1)
     const open = this.#open
@@ -163,20 +179,21 @@ export class Client {
       open.chars += json.length + 1
     } else {
       if (open !== undefined) this.#seal()
-      this.#open = { kind, signal, sender, seq, time: Date.now(), request, payloads: [json], chars: json.length }
+      this.#open = { kind, signal, sender, seq, time: Date.now(), request, payloads: [json], chars: json.length + 1 }
       if (kind === 'q') this.#seal()
       else if (!this.#sealScheduled) {
         this.#sealScheduled = true
         setImmediate(this.#sealTick)
       }
     }
-    if (this.#queue.length < this.#options.highWaterMark) return RESOLVED
+    if (this.#queuedChars < MAX_QUEUED_CHARS) return RESOLVED
     return new Promise((resolve) => this.#waiters.push(resolve))
   }
 
-  /** Queues ready-made frames (probes, replies) behind everything queued before. */
-  enqueueFrames(frames: Frames): void {
+  /** Queues ready-made frames (replies, probes) behind everything queued before. */
+  enqueueFrames(frames: Frames, control = false): void {
     if (this.#closed) return
+    if (!control) this.#queued++
     if (this.#open !== undefined) this.#seal()
     this.#queue.push(frames)
     void this.#flush()
@@ -199,23 +216,23 @@ export class Client {
     if (this.#flushing) return
     this.#flushing = true
     const queue = this.#queue
-    const limit = this.#options.highWaterMark
     try {
       while (queue.length > 0 && !this.#closed) {
         const item = queue[0] as Batch | Frames
-        const frames = Array.isArray(item)
-          ? item
-          : encodeEvents(topicFrame(item.signal), { ...item, node: this.#node }, item.payloads)
-        await this.#push.send(frames)
+        if (Array.isArray(item)) await this.#push.send(item)
+        else {
+          await this.#push.send(encodeEvents(topicFrame(item.signal), { ...item, node: this.#node }, item.payloads))
+          this.#queuedChars -= item.chars - item.payloads.length
+        }
         queue.shift()
-        if (this.#waiters.length > 0 && queue.length < limit / 2) this.#wake()
+        if (this.#waiters.length > 0 && this.#queuedChars < MAX_QUEUED_CHARS / 2) this.#wake()
       }
     } catch (error) {
       if (!this.#closed) debug('send failed: %s', (error as Error).message)
     } finally {
       this.#flushing = false
     }
-    if (this.#waiters.length > 0 && (queue.length < limit / 2 || this.#closed)) this.#wake()
+    if (this.#waiters.length > 0 && (this.#queuedChars < MAX_QUEUED_CHARS / 2 || this.#closed)) this.#wake()
   }
 
   #wake(): void {
@@ -236,11 +253,13 @@ export class Client {
   async probe(timeout: number): Promise<boolean> {
     if (this.#closed) return false
     const topic = `$p.${this.#node}.${++this.#probeCount}`
+    const mark = this.#queued
     const frames = encodeControl('p', topic)
     let arrived = false
     let wake: (() => void) | undefined
     this.#probes.set(topic, () => {
       arrived = true
+      this.#forwarded = Math.max(this.#forwarded, mark)
       wake?.()
     })
     this.subscribe(topic)
@@ -251,7 +270,7 @@ export class Client {
       while (!arrived && !this.#closed) {
         const left = deadline - Date.now()
         if (left <= 0) break
-        this.enqueueFrames(frames)
+        this.enqueueFrames(frames, true)
         await new Promise<void>((resolve) => {
           wake = resolve
           setTimeout(resolve, Math.min(interval, left))
@@ -343,9 +362,9 @@ export class Client {
     streams.set(message.node, message.seq + message.payloads.length)
   }
 
-  /** Events and messages not yet handed to the socket. */
-  get pending(): number {
-    return this.#queue.length + (this.#open === undefined ? 0 : 1)
+  /** Whether something was queued that no returned probe has proved forwarded yet. */
+  get unflushed(): boolean {
+    return this.#queued > this.#forwarded
   }
 
   /**

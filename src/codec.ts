@@ -67,11 +67,12 @@ export interface ControlMessage {
 /** Any decoded message. */
 export type Message = EventMessage | ReplyMessage | ControlMessage
 
-/** Frames as they go to or come from a socket. */
-export type Frames = Buffer[]
+/** Frames as they go to a socket (strings are sent as UTF-8) or come from one (always Buffers). */
+export type Frames = (Buffer | string)[]
 
 const NUL = 0
 const topicCache = new Map<string, Buffer>()
+const checkedNames = new Set<string>()
 const TOPIC_CACHE_LIMIT = 1024
 
 /** The topic frame (and subscription prefix) for a signal or internal topic. */
@@ -93,6 +94,8 @@ export function topicFrame(name: string): Buffer {
  * @param internal - allow the reserved `$` prefix (for the protocol's own topics).
  */
 export function checkName(name: unknown, what: string, internal = false): string {
+  // send() checks its names on every call: remember the good ones.
+  if (typeof name === 'string' && checkedNames.has(name)) return name
   if (typeof name !== 'string') {
     throw new TypeError(`The ${what} must be a string, got ${describe(name)}.`)
   }
@@ -105,6 +108,10 @@ export function checkName(name: unknown, what: string, internal = false): string
   }
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
     throw new TypeError(`The ${what} is longer than ${MAX_NAME_BYTES} bytes of UTF-8.`)
+  }
+  if (!internal) {
+    if (checkedNames.size >= TOPIC_CACHE_LIMIT) checkedNames.clear()
+    checkedNames.add(name)
   }
   return name
 }
@@ -138,6 +145,37 @@ function faithful(this: unknown, key: string, value: unknown): unknown {
 }
 
 /**
+ * Whether JSON.stringify would carry `value` faithfully, checked without
+ * allocating: only plain JSON types, finite numbers, and no `toJSON`. `false`
+ * sends the caller to the slower, precise path (which also handles cycles:
+ * `depth` stops the walk long before a cycle could loop it).
+ */
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true
+    case 'number':
+      return Number.isFinite(value)
+    case 'undefined':
+      return depth > 0
+    case 'object': {
+      if (value === null) return true
+      if (depth > 32) return false
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false
+        return true
+      }
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false
+      for (const key in value) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false
+      return true
+    }
+    default:
+      return false
+  }
+}
+
+/**
  * Serialises one payload to JSON text, refusing what JSON would silently
  * change: functions, symbols, BigInts, cycles, NaN and the infinities.
  * Properties whose value is `undefined` are left out, as JSON does.
@@ -146,13 +184,14 @@ function faithful(this: unknown, key: string, value: unknown): unknown {
  *   two brackets of the one-element array it travels in.
  */
 export function encodePayload(payload: unknown, limit: number): string {
-  let text: string
+  let text: string | undefined
   try {
-    text = JSON.stringify(payload, faithful)
+    text = isPlain(payload, 0) ? JSON.stringify(payload) : JSON.stringify(payload, faithful)
   } catch (error) {
     if (error instanceof InvalidPayloadError) throw error
     throw new InvalidPayloadError(`Cannot send this payload: ${(error as Error).message}`, { cause: error })
   }
+  if (text === undefined) throw new InvalidPayloadError('Cannot send undefined as a payload: JSON has no undefined.')
   // The cheap length check first: UTF-8 takes at least one byte per UTF-16 unit.
   if (text.length + 2 > limit / 3) {
     const size = Buffer.byteLength(text, 'utf8') + 2
@@ -188,13 +227,15 @@ export function encodeEvents(topic: Buffer, header: EventHeader, payloads: strin
     t: header.time
   }
   if (header.request !== undefined) head.i = header.request
-  return [topic, Buffer.from(JSON.stringify(head)), Buffer.from('[' + payloads.join(',') + ']')]
+  // Strings, not Buffers: zeromq copies them straight into its message, with no
+  // external Buffer left for the garbage collector.
+  return [topic, JSON.stringify(head), '[' + payloads.join(',') + ']']
 }
 
 /** Builds the frames of a reply to request `request`, published on `topic`. */
 export function encodeReply(topic: string, request: string, ok: boolean, encodedValue: string): Frames {
   const head = JSON.stringify({ v: PROTOCOL_VERSION, k: 'r', i: request, ok })
-  return [topicFrame(topic), Buffer.from(head), Buffer.from('[' + encodedValue + ']')]
+  return [topicFrame(topic), head, '[' + encodedValue + ']']
 }
 
 const EMPTY_BODY = Buffer.from('[]')
@@ -237,7 +278,7 @@ const isBoolean = (value: unknown): value is boolean => typeof value === 'boolea
  * names the fault for anything that is not a well-formed version-1 message.
  * Nothing in a message is evaluated; JSON values are returned as parsed.
  */
-export function decode(frames: Frames): Message {
+export function decode(frames: Buffer[]): Message {
   if (frames.length !== 3) fail(`expected 3 frames, got ${frames.length}`)
   const [topicBuf, headBuf, bodyBuf] = frames as [Buffer, Buffer, Buffer]
   const end = topicBuf.length - 1

@@ -29,7 +29,7 @@ import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal
 const debug = createDebug('pyvent:node')
 
 /** After a takeover, the new relay waits this long before forwarding, so clients of the old one resubscribe first. */
-const TAKEOVER_HOLD = 100
+const TAKEOVER_HOLD = 50
 /** The prefix of every node's private reply topic. */
 const REPLY_PREFIX = '$r.'
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
@@ -101,6 +101,15 @@ const started = new Set<Node>()
 let exitHookInstalled = false
 function onBeforeExit(): void {
   for (const node of started) node.idle()
+}
+
+/** The longest timeout a timer can hold (larger ones would fire at once). */
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+function checkTimeout(timeout: unknown, what: string): void {
+  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT))) {
+    throw new TypeError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${String(timeout)}.`)
+  }
 }
 
 function abortReason(signal: AbortSignal): AbortError {
@@ -383,9 +392,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     return new Promise<PyventEvent<T>>((resolve, reject) => {
       const name = this.#check(signal, options)
       const { timeout, abortSignal } = options
-      if (timeout !== undefined && (!Number.isFinite(timeout) || timeout < 0)) {
-        throw new TypeError(`waitFor timeout must be a non-negative number of milliseconds, got ${String(timeout)}.`)
-      }
+      checkTimeout(timeout, 'waitFor')
       if (abortSignal?.aborted) throw abortReason(abortSignal)
       let settled = false
       let timer: NodeJS.Timeout | undefined
@@ -430,6 +437,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   async request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
     const [name, sender, json] = this.#encode(signal, payload, options)
     const timeout = options.timeout ?? 5000
+    checkTimeout(timeout, 'request')
     const { abortSignal } = options
     if (abortSignal?.aborted) throw abortReason(abortSignal)
     await this.#readyOnce()
@@ -530,7 +538,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     const client = this.#client as Client
     // Until the first readiness nothing of the user's was queued (send waits for it),
     // so only a node that was ready has anything to flush.
-    const flushed = this.#ready && (await client.probe(this.#options.linger))
+    const flushed = this.#ready && (!client.unflushed || (await client.probe(this.#options.linger)))
     for (const cancel of [...this.#cancels]) cancel(new StoppedError('The node stopped.'))
     for (const topic of [...this.#topics]) this.#dispatcher.remove(topic === '' ? Any : topic)
     client.close(flushed)

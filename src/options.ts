@@ -74,9 +74,10 @@ export interface NodeOptions {
    */
   delivery?: DeliveryMode
   /**
-   * Queue limit, in messages (a message is a batch of events), of every socket
-   * queue and of the sender's own queue. Bounds memory at every hop.
-   * @default 256
+   * Queue limit, in messages, of every socket queue (the sender's, the relay's
+   * and each listener's). A message is one batch of at most 16 KiB of payload
+   * text, so this bounds memory at every hop.
+   * @default 64
    */
   highWaterMark?: number
 }
@@ -96,7 +97,7 @@ export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
   relayTimeout: 300,
   maxMessageSize: 1024 * 1024,
   delivery: 'lossless',
-  highWaterMark: 256
+  highWaterMark: 64
 })
 
 const KNOWN = new Set(Object.keys(DEFAULTS))
@@ -112,8 +113,8 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
   const raw = env.PYVENT_PORT
   if (raw === undefined || raw === '') return undefined
   const port = Number(raw)
-  if (!/^\d+$/.test(raw)) {
-    throw new TypeError(`PYVENT_PORT must be a port number, got "${raw}".`)
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65534) {
+    throw new TypeError(`PYVENT_PORT must be a port number from 1 to 65534, got "${raw}".`)
   }
   return port
 }
@@ -130,9 +131,12 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}.`)
   }
   const merged: Record<string, unknown> = { ...DEFAULTS }
-  const port = envPort(env)
-  if (port !== undefined) merged.port = port
-  if (env.PYVENT_HOST) merged.host = env.PYVENT_HOST
+  // The environment only fills in what the options leave out.
+  if (options.port === undefined) {
+    const port = envPort(env)
+    if (port !== undefined) merged.port = port
+  }
+  if (options.host === undefined && env.PYVENT_HOST) merged.host = env.PYVENT_HOST
   for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value
 
   const resolved: ResolvedOptions = {
@@ -166,6 +170,11 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     )
   }
   return resolved
+}
+
+/** Whether the host is an IPv6 address, which ZeroMQ sockets must be told about. */
+export function isIPv6(options: ResolvedOptions): boolean {
+  return options.host.includes(':')
 }
 
 /** Room the sockets allow beyond `maxMessageSize`, for the topic and header frames. */

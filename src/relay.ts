@@ -15,10 +15,13 @@ import { join } from 'node:path'
 import { MessagePort, Worker } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Pull, XPublisher } from 'zeromq'
-import { encodeControl, HEARTBEAT_TOPIC } from './codec'
-import { endpoint, frameLimit, ResolvedOptions } from './options'
+import { encodeControl, Frames, HEARTBEAT_TOPIC } from './codec'
+import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:relay')
+
+/** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
+const MAX_RETRY_WAIT = 10
 
 /** Longest wait, after the relay worker ends, for the OS to report its ports free. */
 const RELEASE_TIMEOUT = 1000
@@ -34,12 +37,18 @@ export interface RelayConfig {
 export interface RelayStats {
   /** Messages (batches) forwarded. */
   forwarded: number
+  /** Times a full listener queue made a lossless relay wait before forwarding. */
+  stalls: number
   /** Messages refused because they did not have the frame layout of a pyvent message. */
   malformed: number
 }
 
 type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats }
 type ToRelay = { type: 'stop' } | { type: 'stats' }
+
+function isEAGAIN(error: unknown): boolean {
+  return (error as { code?: string }).code === 'EAGAIN'
+}
 
 /**
  * Runs a relay until told to stop. Called in the relay worker.
@@ -48,9 +57,10 @@ type ToRelay = { type: 'stop' } | { type: 'stats' }
 export async function runRelay(config: RelayConfig, port: MessagePort): Promise<void> {
   const { options } = config
   const post = (message: ToHost): void => port.postMessage(message)
-  const stats: RelayStats = { forwarded: 0, malformed: 0 }
+  const stats: RelayStats = { forwarded: 0, stalls: 0, malformed: 0 }
   const hwm = options.highWaterMark
   const pub = new XPublisher({
+    ipv6: isIPv6(options),
     // Lossless: a full listener queue makes the relay wait, which backs up to the
     // senders. Drop mode: ZeroMQ drops for that listener only; the listener sees
     // the gap in the sender's sequence numbers and counts it.
@@ -60,7 +70,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     // Inbound frames on the publisher are subscriptions, which are short.
     maxMessageSize: 1024
   })
-  const pull = new Pull({ receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
+  const pull = new Pull({ ipv6: isIPv6(options), receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
   try {
     await pub.bind(endpoint(options, 'pub'))
     await pull.bind(endpoint(options, 'pull'))
@@ -77,21 +87,31 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   post({ type: 'bound' })
 
   let stopping = false
+  const lossless = options.delivery === 'lossless'
+  // A no-drop publisher with a full listener queue fails the send with EAGAIN at
+  // once instead of waiting (libzmq reports it writable regardless), so lossless
+  // mode waits and retries itself, backing off to MAX_RETRY_WAIT. While it waits
+  // it reads nothing more, which is what slows the senders down.
+  const publishOnce = async (frames: Frames): Promise<void> => {
+    for (let wait = 0; ; wait = Math.min(wait === 0 ? 1 : wait * 2, MAX_RETRY_WAIT)) {
+      try {
+        await pub.send(frames)
+        stats.forwarded++
+        return
+      } catch (error) {
+        if (stopping) return
+        if (!lossless || !isEAGAIN(error)) {
+          debug('publish failed: %s', (error as Error).message)
+          return
+        }
+        stats.stalls++
+        await new Promise((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait)))
+      }
+    }
+  }
   // One send at a time: zeromq.js allows a single pending send per socket.
   let sending: Promise<void> = Promise.resolve()
-  const publish = (frames: Buffer[]): Promise<void> => {
-    sending = sending.then(() =>
-      pub.send(frames).then(
-        () => {
-          stats.forwarded++
-        },
-        (error: unknown) => {
-          if (!stopping) debug('publish failed: %s', (error as Error).message)
-        }
-      )
-    )
-    return sending
-  }
+  const publish = (frames: Frames): Promise<void> => (sending = sending.then(() => publishOnce(frames)))
 
   const heartbeat = encodeControl('h', HEARTBEAT_TOPIC)
   // At most one heartbeat waits at a time: a relay stalled by a slow listener

@@ -163,7 +163,7 @@ t.test('bad arguments and bad payloads: one line on stderr, a usage hint, exit c
     {
       argv: ['send', 'x', '{}'],
       io: { env: { PYVENT_PORT: 'fifty' } },
-      message: /PYVENT_PORT must be a port number, got "fifty"/,
+      message: /PYVENT_PORT must be a port number from 1 to 65534, got "fifty"/,
       usage: /^Usage: pyvent send/
     },
     {

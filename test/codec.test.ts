@@ -11,6 +11,9 @@ import {
 } from '../dist/codec.js'
 import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from '../dist/index.js'
 
+/** What a socket delivers for frames the codec wrote: strings arrive as UTF-8 Buffers. */
+const wire = (frames: (Buffer | string)[]): Buffer[] => frames.map((f) => (typeof f === 'string' ? Buffer.from(f) : f))
+
 const NODE = '6f1c3c2e-6a0b-4d47-9a55-0c1d2a3b4c5d'
 const header = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: 1, ...fields }))
 const event = { k: 'e', s: 'pyvent', n: NODE, q: 7, t: 1700000000000 }
@@ -22,7 +25,7 @@ t.test('an event batch round-trips', async (t) => {
   ])
   t.equal(frames.length, 3)
   t.same(frames[0], Buffer.from('order-food\0'))
-  t.same(decode(frames), {
+  t.same(decode(wire(frames)), {
     kind: 'e',
     signal: 'order-food',
     sender: 'shop.front',
@@ -34,11 +37,11 @@ t.test('an event batch round-trips', async (t) => {
 })
 
 t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
-  const request = decode(encodeEvents(topicFrame('add'), { kind: 'q', sender: 'pyvent', node: NODE, seq: 0, time: 1, request: 'r1' }, ['[1,2]']))
+  const request = decode(wire(encodeEvents(topicFrame('add'), { kind: 'q', sender: 'pyvent', node: NODE, seq: 0, time: 1, request: 'r1' }, ['[1,2]'])))
   t.match(request, { kind: 'q', signal: 'add', request: 'r1', payloads: [[1, 2]] })
-  t.same(decode(encodeReply('$r.abc', 'r1', true, '3')), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
-  t.same(decode(encodeControl('p', '$p.abc.1')), { kind: 'p', topic: '$p.abc.1' })
-  t.same(decode(encodeControl('h', '$h')), { kind: 'h', topic: '$h' })
+  t.same(decode(wire(encodeReply('$r.abc', 'r1', true, '3'))), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
+  t.same(decode(wire(encodeControl('p', '$p.abc.1'))), { kind: 'p', topic: '$p.abc.1' })
+  t.same(decode(wire(encodeControl('h', '$h'))), { kind: 'h', topic: '$h' })
 })
 
 t.test('the topic ends with NUL so a prefix subscription is exact', async (t) => {
@@ -62,6 +65,11 @@ t.test('payloads JSON cannot carry faithfully are refused', async (t) => {
     t.throws(() => encodePayload(payload, 1024), InvalidPayloadError, what)
   }
   t.equal(encodePayload({ a: undefined, b: 1 }, 1024), '{"b":1}', 'undefined properties are left out, as JSON does')
+  t.equal(encodePayload({ d: new Date(0) }, 1024), '{"d":"1970-01-01T00:00:00.000Z"}', 'toJSON is honoured')
+  let deep: unknown = 'bottom'
+  for (let i = 0; i < 40; i++) deep = [deep]
+  t.equal(encodePayload(deep, 1024), '['.repeat(40) + '"bottom"' + ']'.repeat(40), 'deep nesting takes the precise path')
+  t.throws(() => encodePayload(undefined, 1024), InvalidPayloadError, 'undefined alone is not JSON')
 })
 
 t.test('a payload over the size limit is refused with its size', async (t) => {

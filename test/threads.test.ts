@@ -18,11 +18,20 @@ async function relay(t: Test, port: number): Promise<Node> {
 function startWorker(t: Test, data: object) {
   // The fixture is plain JavaScript: it needs none of tap's loaders.
   const worker = new Worker(fixture('wait-worker.js'), { workerData: data, execArgv: [] })
-  const messages: Record<string, unknown>[] = []
-  const next = () => deadline(once(worker, 'message').then(([m]) => m as Record<string, unknown>), 20_000, 'a worker message')
+  // Every message is kept from the start: one that arrives before next() is called is not lost.
+  const inbox: Record<string, unknown>[] = []
+  let wake: (() => void) | undefined
+  worker.on('message', (message: Record<string, unknown>) => {
+    inbox.push(message)
+    wake?.()
+  })
+  const next = async (): Promise<Record<string, unknown>> => {
+    if (inbox.length === 0) await deadline(new Promise<void>((resolve) => (wake = resolve)), 20_000, 'a worker message')
+    return inbox.shift()!
+  }
   const exited = once(worker, 'exit').then(([code]) => code as number)
   t.teardown(() => worker.terminate())
-  return { worker, messages, next, exit: () => deadline(exited, 20_000, 'the worker to exit by itself') }
+  return { worker, next, exit: () => deadline(exited, 20_000, 'the worker to exit by itself') }
 }
 
 t.test('waitFor in a worker thread resolves, and the worker exits by itself', async (t) => {

@@ -1,8 +1,9 @@
 'use strict'
-// Writes dist/index.mjs: an ES module entry that re-exports the CommonJS build.
-// One build serves both `import` and `require`, so a program that mixes them
-// still has one default node per thread (no dual-package hazard).
-const { writeFileSync } = require('node:fs')
+// After tsc: writes dist/index.mjs, an ES module entry that re-exports the
+// CommonJS build (one build serves both `import` and `require`, so a program that
+// mixes them still has one default node per thread: no dual-package hazard), and
+// makes the CLI executable.
+const { chmodSync, writeFileSync } = require('node:fs')
 const { join } = require('node:path')
 const api = require('../dist/index.js')
 const names = Object.keys(api).filter((name) => name !== 'default' && name !== '__esModule')
@@ -14,3 +15,4 @@ const body = [
   ''
 ].join('\n')
 writeFileSync(join(__dirname, '..', 'dist', 'index.mjs'), body)
+chmodSync(join(__dirname, '..', 'dist', 'cli.js'), 0o755)
