@@ -46,8 +46,8 @@ export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Liste
 }
 
 /** {@inheritDoc Node.disconnect} */
-export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>): number {
-  return defaultNode().disconnect(signal, callback)
+export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
+  return defaultNode().disconnect(signal, callback, options)
 }
 
 /** {@inheritDoc Node.send} */

@@ -331,7 +331,8 @@ export class Client {
       case 'e':
       case 'q':
         this.stats.received += message.payloads.length
-        this.#track(message)
+        // A group member sees only its share of the sender's stream: no gaps to count there.
+        if (message.group === undefined) this.#track(message)
         this.#handlers.message(message)
         return
       case 'r':

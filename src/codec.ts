@@ -28,13 +28,44 @@ export const MAX_NAME_BYTES = 255
 /** Topic of the relay's heartbeats. */
 export const HEARTBEAT_TOPIC = '$h'
 
+/**
+ * Prefix of work-group topics. A group member subscribes to
+ * `$g["<signal>","<group>","<node id>"]`; the relay sends each event of the
+ * signal to one member per group, on that member's topic.
+ */
+export const GROUP_PREFIX = '$g'
+
+/** The topic on which the relay hands `node` its share of `signal` for `group`. */
+export function groupTopic(signal: string, group: string, node: string): string {
+  return GROUP_PREFIX + JSON.stringify([signal, group, node])
+}
+
+/** `[signal, group, node]` of a group topic, or `undefined` if `topic` is not one. */
+export function parseGroupTopic(topic: string): [string, string, string] | undefined {
+  if (!topic.startsWith(GROUP_PREFIX + '[')) return undefined
+  let parts: unknown
+  try {
+    parts = JSON.parse(topic.slice(GROUP_PREFIX.length))
+  } catch {
+    return undefined
+  }
+  if (!Array.isArray(parts) || parts.length !== 3 || !parts.every((part) => typeof part === 'string' && part.length > 0)) {
+    return undefined
+  }
+  return parts as [string, string, string]
+}
+
 /** Kinds of message, as written in the header's `k` field. */
 export type MessageKind = 'e' | 'q' | 'r' | 'p' | 'h'
 
 /** A batch of events (`e`) or one request (`q`). */
 export interface EventMessage {
   kind: 'e' | 'q'
+  /** The topic it arrived on: the signal, or a group topic for a work-group member's share. */
+  topic: string
   signal: string
+  /** The work group this copy was routed to, if any. */
+  group?: string
   /** The sender name (dot-separated, filtered by prefix). */
   sender: string
   /** The sending node's unique id. */
@@ -299,12 +330,19 @@ export function decode(frames: Buffer[]): Message {
   switch (kind) {
     case 'e':
     case 'q': {
-      if (topic.startsWith(RESERVED_PREFIX)) fail(`events may not use the reserved topic "${topic}"`)
+      let signal = topic
+      let group: string | undefined
+      if (topic.startsWith(RESERVED_PREFIX)) {
+        const parts = parseGroupTopic(topic)
+        if (parts === undefined) fail(`events may not use the reserved topic "${topic}"`)
+        ;[signal, group] = parts
+      }
       if (body.length === 0) fail('an event message must carry at least one payload')
       if (kind === 'q' && body.length !== 1) fail('a request carries exactly one payload')
       const message: EventMessage = {
         kind,
-        signal: topic,
+        topic,
+        signal,
         sender: field(header, 's', isString, 'a non-empty string'),
         node: field(header, 'n', isString, 'a non-empty string'),
         seq: field(header, 'q', isSeq, 'a non-negative integer'),
@@ -312,6 +350,7 @@ export function decode(frames: Buffer[]): Message {
         payloads: body
       }
       if (kind === 'q') message.request = field(header, 'i', isString, 'a non-empty string')
+      if (group !== undefined) message.group = group
       return message
     }
     case 'r':

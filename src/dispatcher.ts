@@ -75,6 +75,12 @@ export interface ListenOptions {
    * @default 'pyvent'
    */
   sender?: string | AnySignal
+  /**
+   * A work group: each event of the signal goes to one live member of each
+   * group (in turn), instead of to every listener. Plain listeners still get
+   * every event. Not with {@link Any} as the signal.
+   */
+  group?: string
 }
 
 /** The outcome of a responder, sent back to a requester. */
@@ -178,8 +184,9 @@ export class Dispatcher {
 
   /** Delivers every payload of a decoded event message to the matching listeners. */
   dispatch(message: EventMessage): void {
-    const named = this.#bySignal.get(message.signal)
-    const any = this.#any
+    // A group member's share arrives on its group topic; Any listeners hear plain events only.
+    const named = this.#bySignal.get(message.topic)
+    const any = message.group === undefined ? this.#any : []
     if (named === undefined && any.length === 0) return
     const { payloads } = message
     for (let i = 0; i < payloads.length; i++) {

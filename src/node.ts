@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
 import { Client, ClientStats } from './client'
-import { checkName, encodePayload, encodeReply, EventMessage, ReplyMessage } from './codec'
+import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, ReplyMessage } from './codec'
 import { Dispatcher, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
 import {
   AbortError,
@@ -330,7 +330,10 @@ export class Node extends EventEmitter<NodeEventMap> {
     return callback
   }
 
-  /** Validates a signal and listen options; returns the signal's wire name. */
+  /**
+   * Validates a signal and listen options; returns the topic the listener is
+   * filed under: the signal name, this node's group topic, or Any.
+   */
   #check(signal: SignalRef | AnySignal, options: ListenOptions | undefined): string | AnySignal {
     const name = signalName(signal)
     if (name !== Any) checkName(name, 'signal')
@@ -339,7 +342,11 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const sender = options?.sender
     if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
-    return name
+    const group = options?.group
+    if (group === undefined) return name
+    checkName(group, 'group')
+    if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
+    return groupTopic(name, group, this.nodeId)
   }
 
   /** Starts the node (and its receive loop) in the background for a new listener. */
@@ -353,11 +360,11 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /**
    * Removes `callback` from `signal` (every listener of `signal` when `callback`
-   * is omitted). Returns how many registrations were removed.
+   * is omitted). A work-group listener is removed by naming its group in
+   * `options`. Returns how many registrations were removed.
    */
-  disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>): number {
-    const name = signalName(signal)
-    return this.#dispatcher.remove(name, callback)
+  disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
+    return this.#dispatcher.remove(this.#check(signal, options), callback)
   }
 
   /**

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { MessagePort, Worker } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Pull, XPublisher } from 'zeromq'
-import { encodeControl, Frames, HEARTBEAT_TOPIC } from './codec'
+import { encodeControl, Frames, HEARTBEAT_TOPIC, parseGroupTopic, topicFrame } from './codec'
 import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:relay')
@@ -88,6 +88,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
 
   let stopping = false
   const lossless = options.delivery === 'lossless'
+  const groups = new GroupTable()
   // A no-drop publisher with a full listener queue fails the send with EAGAIN at
   // once instead of waiting (libzmq reports it writable regardless), so lossless
   // mode waits and retries itself, backing off to MAX_RETRY_WAIT. While it waits
@@ -95,6 +96,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   const publishOnce = async (frames: Frames): Promise<void> => {
     for (let wait = 0; ; wait = Math.min(wait === 0 ? 1 : wait * 2, MAX_RETRY_WAIT)) {
       try {
+        await readSubscriptions(pub, groups)
         await pub.send(frames)
         stats.forwarded++
         return
@@ -146,7 +148,6 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     }
   })
 
-  void drainSubscriptions(pub)
   if (config.hold > 0) await new Promise((resolve) => setTimeout(resolve, config.hold))
   try {
     for (;;) {
@@ -159,21 +160,77 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
         continue
       }
       await publish(frames)
+      // Each work group of the signal gets the same frames once more, on one member's topic.
+      if (groups.size > 0) for (const member of groups.pick(topic)) await publish([member, frames[1] as Buffer, frames[2] as Buffer])
     }
   } catch (error) {
     if (!stopping) debug('receive loop ended: %s', (error as Error).message)
   }
 }
 
-async function drainSubscriptions(pub: XPublisher): Promise<void> {
-  try {
-    for await (const [frame] of pub) {
-      if (debug.enabled && frame !== undefined) {
-        debug('%s %s', frame[0] === 1 ? 'subscribe' : 'unsubscribe', JSON.stringify(frame.toString('utf8', 1)))
-      }
+/**
+ * Work groups, learnt from the subscriptions the publisher reports: a member
+ * subscribes to its own group topic, and its subscription goes away when it
+ * unsubscribes or its connection drops. Only topics are read, never payloads.
+ */
+export class GroupTable {
+  /** Signal topic frame (latin1, NUL included) -> group -> members' topic frames. */
+  readonly #bySignal = new Map<string, Map<string, { members: Buffer[]; next: number }>>()
+
+  get size(): number {
+    return this.#bySignal.size
+  }
+
+  /** Applies one subscription message from the publisher (first byte 1: subscribe, 0: unsubscribe). */
+  update(frame: Buffer): void {
+    const topic = frame.subarray(1)
+    const parts = topic[topic.length - 1] === 0 ? parseGroupTopic(topic.toString('utf8', 0, topic.length - 1)) : undefined
+    if (parts === undefined) return
+    const [signal, group] = parts
+    const key = topicFrame(signal).toString('latin1')
+    let groups = this.#bySignal.get(key)
+    if (frame[0] === 1) {
+      if (groups === undefined) this.#bySignal.set(key, (groups = new Map()))
+      const entry = groups.get(group) ?? { members: [], next: 0 }
+      if (!entry.members.some((member) => member.equals(topic))) entry.members.push(Buffer.from(topic))
+      groups.set(group, entry)
+      debug('group %s of %s: %d members', group, signal, entry.members.length)
+    } else if (groups !== undefined) {
+      const entry = groups.get(group)
+      if (entry === undefined) return
+      entry.members = entry.members.filter((member) => !member.equals(topic))
+      debug('group %s of %s: %d members', group, signal, entry.members.length)
+      if (entry.members.length > 0) return
+      groups.delete(group)
+      if (groups.size === 0) this.#bySignal.delete(key)
     }
-  } catch {
-    // The socket closed.
+  }
+
+  /** One member topic per group of the signal whose topic frame is `topic`, taken in turn. */
+  pick(topic: Buffer): Buffer[] {
+    const groups = this.#bySignal.get(topic.toString('latin1'))
+    if (groups === undefined) return []
+    const picked: Buffer[] = []
+    for (const entry of groups.values()) {
+      picked.push(entry.members[entry.next % entry.members.length] as Buffer)
+      entry.next = (entry.next + 1) % entry.members.length
+    }
+    return picked
+  }
+}
+
+/**
+ * Reads the subscription messages the publisher has queued. Called before every
+ * publish (never concurrently: one receive at a time), so the group table is
+ * current for every message forwarded after a subscription arrived: a member
+ * whose readiness probe came back is already in its group.
+ */
+async function readSubscriptions(pub: XPublisher, groups: GroupTable): Promise<void> {
+  while (pub.readable) {
+    const [frame] = await pub.receive()
+    if (frame === undefined || frame.length === 0) continue
+    if (debug.enabled) debug('%s %s', frame[0] === 1 ? 'subscribe' : 'unsubscribe', JSON.stringify(frame.toString('utf8', 1)))
+    groups.update(frame)
   }
 }
 
