@@ -7,6 +7,8 @@ import {
   encodeEvents,
   encodePayload,
   encodeReply,
+  groupTopic,
+  parseGroupTopic,
   topicFrame
 } from '../dist/codec.js'
 import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from '../dist/index.js'
@@ -27,6 +29,7 @@ t.test('an event batch round-trips', async (t) => {
   t.same(frames[0], Buffer.from('order-food\0'))
   t.same(decode(wire(frames)), {
     kind: 'e',
+    topic: 'order-food',
     signal: 'order-food',
     sender: 'shop.front',
     node: NODE,
@@ -42,6 +45,17 @@ t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
   t.same(decode(wire(encodeReply('$r.abc', 'r1', true, '3'))), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
   t.same(decode(wire(encodeControl('p', '$p.abc.1'))), { kind: 'p', topic: '$p.abc.1' })
   t.same(decode(wire(encodeControl('h', '$h'))), { kind: 'h', topic: '$h' })
+})
+
+t.test('group topics carry the signal and group', async (t) => {
+  const topic = groupTopic('resize', 'workers', NODE)
+  t.same(parseGroupTopic(topic), ['resize', 'workers', NODE])
+  const message = decode(wire(encodeEvents(topicFrame(topic), { kind: 'e', sender: 'pyvent', node: NODE, seq: 4, time: 1 }, ['1'])))
+  t.match(message, { kind: 'e', topic, signal: 'resize', group: 'workers', seq: 4 })
+  for (const bad of ['$gx', '$g[', '$g[1,2,3]', '$g["a","b"]', '$g["a","","c"]', '$g{}']) {
+    t.equal(parseGroupTopic(bad), undefined, bad)
+    t.throws(() => decode([Buffer.from(bad + '\0'), header(event), Buffer.from('[1]')]), { code: 'ERR_PYVENT_PROTOCOL' })
+  }
 })
 
 t.test('the topic ends with NUL so a prefix subscription is exact', async (t) => {
