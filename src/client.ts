@@ -119,13 +119,20 @@ export class Client {
     this.#handlers = handlers
     this.#batchChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxMessageSize / 4))
     const hwm = options.highWaterMark
+    const curve = options.curve
+    const keys =
+      curve === undefined
+        ? {}
+        : { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
     this.#push = new Push({
+      ...keys,
       ipv6: isIPv6(options),
       sendHighWaterMark: hwm,
       linger: options.linger,
       reconnectInterval: RECONNECT_INTERVAL
     })
     this.#sub = new Subscriber({
+      ...keys,
       ipv6: isIPv6(options),
       receiveHighWaterMark: hwm,
       maxMessageSize: frameLimit(options),

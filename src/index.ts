@@ -13,6 +13,7 @@ export { Any, defineSignal } from './signal'
 export type { AnySignal, Payload, PayloadValidator, Signal, SignalRef } from './signal'
 export { DEFAULTS } from './options'
 export type { DeliveryMode, NodeOptions } from './options'
+export type { CurveOptions } from './security'
 export type { RelayStats } from './relay'
 export type { ClientStats } from './client'
 export {

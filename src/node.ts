@@ -276,10 +276,13 @@ export class Node extends EventEmitter<NodeEventMap> {
       return
     }
     if (this.#state !== 'started') throw new StoppedError('The node was stopped before it was ready.')
-    const { host, port, readyTimeout, server } = this.#options
-    const hint = server
-      ? `Another program that does not speak pyvent may hold port ${port} or ${port + 1}; choose other ports with the port option or PYVENT_PORT.`
-      : `This node may not host the relay (server: false): start a node with server: true, or run \`pyvent serve\`, on that port.`
+    const { host, port, readyTimeout, server, curve } = this.#options
+    const hint =
+      curve !== undefined
+        ? `This node uses CURVE: check that its serverPublicKey is the relay's and that the relay allows its publicKey.`
+        : server
+          ? `Another program that does not speak pyvent may hold port ${port} or ${port + 1}, or the relay requires CURVE keys; choose other ports with the port option or PYVENT_PORT.`
+          : `This node may not host the relay (server: false): start a node with server: true, or run \`pyvent serve\`, on that port; if the relay requires CURVE, give this node its keys.`
     throw new RelayUnreachableError(
       `No pyvent relay answered at ${host}:${port} within ${readyTimeout} ms. ${hint}`,
       host,

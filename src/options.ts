@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { checkCurve, CurveOptions, curveFromEnv } from './security'
 
 /** How the relay treats a listener that cannot keep up. */
 export type DeliveryMode = 'lossless' | 'drop'
@@ -80,10 +81,17 @@ export interface NodeOptions {
    * @default 64
    */
   highWaterMark?: number
+  /**
+   * CURVE keys: authenticate every node and encrypt all traffic. Loaded from the
+   * JSON file named by `PYVENT_CURVE_KEYS` when the option is not given. See the
+   * Security section of the README.
+   * @default none: plain TCP, open to anyone who can reach the port
+   */
+  curve?: CurveOptions
 }
 
 /** Options with every default applied. */
-export type ResolvedOptions = Required<NodeOptions>
+export type ResolvedOptions = Required<Omit<NodeOptions, 'curve'>> & { curve: CurveOptions | undefined }
 
 /** The default options, before environment overrides. */
 export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
@@ -97,7 +105,8 @@ export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
   relayTimeout: 300,
   maxMessageSize: 1024 * 1024,
   delivery: 'lossless',
-  highWaterMark: 64
+  highWaterMark: 64,
+  curve: undefined
 })
 
 const KNOWN = new Set(Object.keys(DEFAULTS))
@@ -150,7 +159,8 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     relayTimeout: integer('relayTimeout', merged.relayTimeout, 20, 3_600_000),
     maxMessageSize: integer('maxMessageSize', merged.maxMessageSize, 256, 256 * 1024 * 1024),
     delivery: merged.delivery as DeliveryMode,
-    highWaterMark: integer('highWaterMark', merged.highWaterMark, 1, 1_000_000)
+    highWaterMark: integer('highWaterMark', merged.highWaterMark, 1, 1_000_000),
+    curve: options.curve !== undefined ? checkCurve(options.curve, 'Option "curve"') : curveFromEnv(env)
   }
   if (typeof resolved.host !== 'string' || resolved.host.length === 0 || /[\s/]/.test(resolved.host)) {
     throw new TypeError(`Option "host" must be a host name or IP address, got ${String(resolved.host)}.`)

@@ -17,6 +17,7 @@ import createDebug from 'debug'
 import { Pull, XPublisher } from 'zeromq'
 import { encodeControl, Frames, HEARTBEAT_TOPIC, parseGroupTopic, topicFrame } from './codec'
 import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
+import { ZapHandler } from './security'
 
 const debug = createDebug('pyvent:relay')
 
@@ -41,6 +42,8 @@ export interface RelayStats {
   stalls: number
   /** Messages refused because they did not have the frame layout of a pyvent message. */
   malformed: number
+  /** Connections refused because their CURVE key is not allowed (CURVE only). */
+  refused: number
 }
 
 type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats }
@@ -57,9 +60,18 @@ function isEAGAIN(error: unknown): boolean {
 export async function runRelay(config: RelayConfig, port: MessagePort): Promise<void> {
   const { options } = config
   const post = (message: ToHost): void => port.postMessage(message)
-  const stats: RelayStats = { forwarded: 0, stalls: 0, malformed: 0 }
+  const stats: RelayStats = { forwarded: 0, stalls: 0, malformed: 0, refused: 0 }
   const hwm = options.highWaterMark
+  const curve = options.curve
+  let zap: ZapHandler | undefined
+  let keys = {}
+  if (curve !== undefined) {
+    zap = new ZapHandler(curve.allowedKeys ?? [curve.publicKey])
+    await zap.start()
+    keys = { curveServer: true, curveSecretKey: curve.serverSecretKey ?? null, zapDomain: 'pyvent' }
+  }
   const pub = new XPublisher({
+    ...keys,
     ipv6: isIPv6(options),
     // Lossless: a full listener queue makes the relay wait, which backs up to the
     // senders. Drop mode: ZeroMQ drops for that listener only; the listener sees
@@ -70,7 +82,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     // Inbound frames on the publisher are subscriptions, which are short.
     maxMessageSize: 1024
   })
-  const pull = new Pull({ ipv6: isIPv6(options), receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
+  const pull = new Pull({ ...keys, ipv6: isIPv6(options), receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
   try {
     await pub.bind(endpoint(options, 'pub'))
     await pull.bind(endpoint(options, 'pull'))
@@ -78,6 +90,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     // Whichever bind succeeded is released, so this node is a plain client.
     pub.close()
     pull.close()
+    zap?.close()
     debug('bind failed: %s', (error as Error).message)
     post({ type: 'busy', reason: (error as Error).message })
     port.close()
@@ -130,7 +143,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   beatOnce()
 
   port.on('message', (message: ToRelay) => {
-    if (message.type === 'stats') post({ type: 'stats', stats: { ...stats } })
+    if (message.type === 'stats') post({ type: 'stats', stats: { ...stats, refused: zap?.refused ?? 0 } })
     else if (message.type === 'stop') {
       stopping = true
       clearInterval(beat)
@@ -142,6 +155,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
         clearTimeout(timer)
         pull.close()
         pub.close()
+        zap?.close()
         port.close()
         debug('stopped')
       })
@@ -259,6 +273,8 @@ export class RelayHost extends EventEmitter {
    * `false` if the address is taken (by another relay or anything else).
    */
   async start(options: ResolvedOptions, hold: number): Promise<boolean> {
+    // With CURVE, only a node holding the relay's secret key can serve.
+    if (options.curve !== undefined && options.curve.serverSecretKey === undefined) return false
     // Cheap check first, so a client does not pay for a worker when a relay is already there.
     const free = (await isFree(options.host, options.port)) && (await isFree(options.host, options.port + 1))
     if (!free) return false
