@@ -6,7 +6,7 @@
  */
 import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
-import { MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+import { EmitOptions, MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 import type { NodeOptions } from './options'
 import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
@@ -43,6 +43,11 @@ export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Liste
   return typeof callbackOrOptions === 'function'
     ? target.connect(signal, callbackOrOptions as Listener, maybeOptions)
     : target.connect(signal as string, callbackOrOptions)
+}
+
+/** {@inheritDoc Node.emits} */
+export function emits(signal: SignalRef, options?: EmitOptions): ReturnType<Node['emits']> {
+  return defaultNode().emits(signal, options)
 }
 
 /** {@inheritDoc Node.disconnect} */

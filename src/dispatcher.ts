@@ -118,7 +118,8 @@ export function senderMatches(filter: string | AnySignal, sender: string): boole
   return sender.length > filter.length && sender.charCodeAt(filter.length) === 46 && sender.startsWith(filter)
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
+/** Whether a value is a Promise or another thenable. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
 }
 

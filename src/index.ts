@@ -4,9 +4,9 @@
  *
  * @packageDocumentation
  */
-export { configure, connect, defaultNode, disconnect, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
+export { configure, connect, defaultNode, disconnect, emits, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
 export { Node } from './node'
-export type { MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+export type { EmitOptions, EmittedCall, MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 export { PyventEvent, senderMatches } from './dispatcher'
 export type { Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'

@@ -10,7 +10,7 @@ import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
 import { Client, ClientStats } from './client'
 import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, ReplyMessage } from './codec'
-import { Dispatcher, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
+import { Dispatcher, isThenable, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
 import {
   AbortError,
   AlreadyStartedError,
@@ -42,6 +42,21 @@ export interface SendOptions {
    * @default 'pyvent', or 'pyvent.<id>' for a node with an id other than 'pyvent'
    */
   sender?: string
+}
+
+/** Options of `emits`. */
+export interface EmitOptions {
+  /**
+   * The sender of the emitted events.
+   * @default `<the node's default sender>.<class name>`, for example 'pyvent.OrderService'
+   */
+  sender?: string
+}
+
+/** What a method decorated with `emits` sends: its arguments and what it returned (or resolved). */
+export interface EmittedCall<Args extends unknown[] = unknown[], Result = unknown> {
+  args: Args
+  result: Result
 }
 
 /** Options of `waitFor`. */
@@ -359,6 +374,47 @@ export class Node extends EventEmitter<NodeEventMap> {
       return
     }
     this.#readyOnce().catch((error: Error) => this.#report(error))
+  }
+
+  /**
+   * A decorator for class methods that emits `signal` after each call returns
+   * (after its Promise resolves, for async methods), with payload
+   * `{ args, result }`. The method's return value, thrown error or rejection is
+   * never changed; a call that throws emits nothing. A failure to send is
+   * reported through the `error` event.
+   *
+   * @example
+   * ```ts
+   * class Orders {
+   *   @node.emits('order-placed')
+   *   async place(food: string) { return { id: 7, food } }
+   * }
+   * ```
+   */
+  emits(signal: SignalRef, options: EmitOptions = {}) {
+    const name = signalName(signal)
+    if (name === Any) throw new TypeError('Cannot emit to Any: name one signal.')
+    checkName(name, 'signal')
+    if (options.sender !== undefined) checkName(options.sender, 'sender')
+    const node = this
+    return <This, Args extends unknown[], R>(
+      method: (this: This, ...args: Args) => R,
+      context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>
+    ): ((this: This, ...args: Args) => R) => {
+      if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
+      return function (this: This, ...args: Args): R {
+        const result = method.apply(this, args)
+        const owner = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name
+        const sender = options.sender ?? (owner ? `${node.#defaultSender}.${owner}` : node.#defaultSender)
+        const emit = (value: unknown): void => {
+          node.send(signal, { args, result: value }, { sender }).catch((error: Error) => node.#report(error))
+        }
+        // The rejection handler only keeps this side chain quiet; the caller's promise is returned untouched.
+        if (isThenable(result)) result.then(emit, () => undefined)
+        else emit(result)
+        return result
+      }
+    }
   }
 
   /**

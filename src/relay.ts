@@ -248,15 +248,26 @@ async function readSubscriptions(pub: XPublisher, groups: GroupTable): Promise<v
   }
 }
 
-/** Resolves `true` when nothing listens on `host:port` now. */
+/** Resolves `true` when `host:port` can be bound now; warns once when `host` is not this machine's. */
 function isFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer()
     server.unref()
-    server.once('error', () => resolve(false))
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRNOTAVAIL' && !warnedHosts.has(host)) {
+        warnedHosts.add(host)
+        process.emitWarning(
+          `host ${host} is not an address of this machine, so this node can neither host the relay nor take it over; set server: false, or give every node that may serve an address the clients reach (a shared virtual IP).`,
+          { type: 'PyventWarning', code: 'PYVENT_HOST_NOT_LOCAL' }
+        )
+      }
+      resolve(false)
+    })
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)))
   })
 }
+
+const warnedHosts = new Set<string>()
 
 /**
  * Owns the relay worker of a hosting node. Emits `'lost'` if the worker ends
