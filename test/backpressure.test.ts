@@ -1,0 +1,54 @@
+// Delivery under load: lossless by default (a slow listener slows the sender down,
+// memory stays bounded), or dropping at the relay with every drop counted.
+import t from 'tap'
+import { Node } from '../dist/index.js'
+import { fixture, portBlock, spawnNode } from './helpers'
+
+const ports = portBlock(__filename)
+
+const parse = (line: string): Record<string, number> =>
+  Object.fromEntries(line.split(' ').slice(1).map((field) => field.split('=')).map(([key, value]) => [key, Number(value)]))
+
+t.test('1,000,000 events to a slower listener: all arrive once, in order, memory bounded', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  await relay.ready()
+  const listener = spawnNode(t, fixture('burst-listener.js'), [String(port), '6', 'lossless'])
+  await listener.line('READY')
+  const total = 1_000_000
+  const sender = spawnNode(t, fixture('burst-sender.js'), [String(port), String(total)])
+  const sent = parse(await sender.line(/^SENT/, 120_000))
+  const done = parse(await listener.line(/^DONE/, 120_000))
+  t.same(done, { received: total, disorder: 0, gaps: 0, duplicates: 0, rssMB: done.rssMB }, 'exactly once, in order')
+  t.ok(sent.waited! > 0, `the sender was slowed down (${sent.waited} sends waited)`)
+  t.ok(sent.rssMB! < 200, `the sender's peak RSS stayed bounded (${sent.rssMB} MB)`)
+  t.ok(done.rssMB! < 200, `the listener's peak RSS stayed bounded (${done.rssMB} MB)`)
+  t.ok((await relay.stats()).relay!.stalls > 0, 'the relay waited for the listener instead of dropping')
+  t.same([await sender.exit(), await listener.exit()], [0, 0])
+})
+
+t.test("drop mode: a slow listener loses events, the others don't, and every drop is counted", async (t) => {
+  const port = ports.next()
+  // Short relay queues, so the kernel's socket buffers do not absorb the whole burst.
+  const sender = new Node({ port, delivery: 'drop', highWaterMark: 4 })
+  t.teardown(() => sender.stop())
+  await sender.ready()
+  const slow = spawnNode(t, fixture('burst-listener.js'), [String(port), '20', 'drop'])
+  const fast = spawnNode(t, fixture('burst-listener.js'), [String(port), '0', 'drop'])
+  await Promise.all([slow.line('READY'), fast.line('READY')])
+  const total = 300_000
+  for (let i = 0; i < total; i++) await sender.send('burst', { i, food: 'sushi', drink: 'sake' })
+  for (const listener of [slow, fast]) {
+    listener.process.stdin!.write('drain\n')
+    await listener.line('DRAINED', 60_000)
+  }
+  // The end marker carries the next number, so a listener counts the drops at the tail too.
+  await sender.send('burst', { i: total, end: true })
+  const [a, b] = [parse(await slow.line(/^DONE/)), parse(await fast.line(/^DONE/))]
+  t.ok(a.received! < total, `the slow listener lost events (${total - a.received!})`)
+  t.equal(a.received! + a.gaps!, total, 'every event the slow listener lost is counted as a gap')
+  t.equal(a.disorder, a.gaps === 0 ? 0 : a.disorder, 'what arrived is in order (a gap only skips ahead)')
+  t.equal(b.received! + b.gaps!, total, 'the fast listener accounts for every event too')
+  t.ok(b.received! > a.received!, 'a slow listener does not hold the fast one back')
+})
