@@ -18,6 +18,7 @@ const os = require('node:os')
 const { join } = require('node:path')
 const { performance } = require('node:perf_hooks')
 const { parseArgs } = require('node:util')
+const { curveKeyPair } = require('zeromq')
 const { makeEvent } = require('./lib/shared')
 const { withRoles, repeat } = require('./lib/harness')
 const {
@@ -111,6 +112,31 @@ const ROWS = [
     title: '1 -> 1, relay in a third process',
     measure: (S) => pyventModes(S, { relayAt: 'own' }),
     lines: (data, results) => throughputLines('1', 'relay in 3rd process', data, results)
+  },
+  {
+    id: 'curve',
+    n: 8,
+    title: '1 -> 1, relay in a third process, CURVE',
+    async measure(S) {
+      // One shared client pair, the simple setup: what CURVE costs on the hot path.
+      const server = curveKeyPair()
+      const client = curveKeyPair()
+      const curve = { serverPublicKey: server.publicKey, serverSecretKey: server.secretKey, ...client }
+      return runs(S.reps, async (spawnRole) =>
+        deliveryRun(spawnRole, await pyventSpecs({ relayAt: 'own', curve }), S.events)
+      )
+    },
+    lines: (data, results) => {
+      const plain = results.throughput?.lossless.median.rate
+      const m = data.median
+      return [
+        line('8', 'relay in 3rd process, CURVE', 'throughput', rate(m.rate), {
+          vs: plain === undefined ? spread(data) : `${(m.rate / plain).toFixed(2)}x plain lossless ${spread(data)}`,
+          target: 'lost 0 (cost reported)',
+          pass: m.lost === 0
+        })
+      ]
+    }
   },
   {
     id: 'hosted',

@@ -59,9 +59,9 @@ function summarise({ senders, listeners, relays }, count) {
 }
 
 /** A pyvent delivery topology: the relay in its own process, in the sender's, or in the first listener's. */
-async function pyventSpecs({ relayAt = 'own', listeners = 1, delivery = 'lossless', spinMicros = 0 }) {
+async function pyventSpecs({ relayAt = 'own', listeners = 1, delivery = 'lossless', spinMicros = 0, curve }) {
   const port = await portPair()
-  const node = (role, host, extra = {}) => ({ file: 'pyvent.js', role, host, config: { port, delivery, host, ...extra } })
+  const node = (role, host, extra = {}) => ({ file: 'pyvent.js', role, host, config: { port, delivery, host, curve, ...extra } })
   const specs = [node('sender', relayAt === 'sender')]
   if (relayAt === 'own') specs.push(node('relay', true))
   for (let k = 0; k < listeners; k++) specs.push(node('listener', relayAt === 'listener' && k === 0, { spinMicros }))

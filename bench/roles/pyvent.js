@@ -13,10 +13,10 @@ const RPC = 'echo'
  * client. `server`: may take the relay over later (failover). `delivery` matters where the
  * relay runs, but every node gets it so any of them could.
  */
-async function startNode({ port, host = false, server = host, delivery = 'lossless' }) {
+async function startNode({ port, host = false, server = host, delivery = 'lossless', curve }) {
   // ready() doubles as the flush barrier at the end of a run, and behind a slow lossless
   // listener its probe may wait longer than the default 5 s: that is backlog, not failure.
-  const node = new Node({ port, server, delivery, readyTimeout: 120_000 })
+  const node = new Node({ port, server, delivery, curve, readyTimeout: 120_000 })
   if (host && !(await node.startServer())) throw new Error(`could not host the relay on port ${port}`)
   return node
 }
