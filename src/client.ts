@@ -97,6 +97,7 @@ export class Client {
   #sealScheduled = false
   #waiters: (() => void)[] = []
   readonly #expected = new Map<string, Map<string, number>>()
+  /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
   readonly #probes = new Map<string, () => void>()
   #probeCount = 0
   /** Messages queued so far, and how many of them a returned probe proved forwarded. */
@@ -346,7 +347,13 @@ export class Client {
         this.#handlers.message(message)
         return
       case 'p':
-        this.#probes.get(message.topic)?.()
+        // A probe that comes back also proves every older probe's point (their
+        // subscriptions were made earlier on the same connection): settle those too.
+        if (!this.#probes.has(message.topic)) return
+        for (const [topic, arrived] of this.#probes) {
+          arrived()
+          if (topic === message.topic) break
+        }
         return
       case 'h':
         return

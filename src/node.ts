@@ -373,7 +373,10 @@ export class Node extends EventEmitter<NodeEventMap> {
       this.#client?.startReceiving()
       return
     }
-    this.#readyOnce().catch((error: Error) => this.#report(error))
+    this.#readyOnce().catch((error: Error) => {
+      // Stopped on purpose before the relay answered: nothing to report.
+      if (!(error instanceof StoppedError)) this.#report(error)
+    })
   }
 
   /**
