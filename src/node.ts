@@ -436,10 +436,18 @@ export class Node extends EventEmitter<NodeEventMap> {
    *
    * @param payload - any JSON value. @default {}
    */
-  async send<T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: SendOptions): Promise<void> {
-    const [name, sender, json] = this.#encode(signal, payload, options)
-    if (!this.#ready || this.#state !== 'started') await this.#readyOnce()
-    return (this.#client as Client).enqueue('e', name, sender, json)
+  send<T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: SendOptions): Promise<void> {
+    // Not an async function: on the hot path (started and ready) this allocates
+    // no promise of its own and returns the client's.
+    let name: string, sender: string, json: string
+    try {
+      ;[name, sender, json] = this.#encode(signal, payload, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const client = this.#client
+    if (this.#ready && this.#state === 'started' && client !== undefined) return client.enqueue('e', name, sender, json)
+    return this.#readyOnce().then(() => (this.#client as Client).enqueue('e', name, sender, json))
   }
 
   #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
