@@ -4,12 +4,9 @@
 // in one reaches the relay in the other only through the relay's address on
 // that link. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2;
 // without them the file is skipped, or fails where CI is set (CI must run it).
-import { ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { basename } from 'node:path'
-import { createInterface } from 'node:readline'
+import { execFileSync } from 'node:child_process'
 import t, { Test } from 'tap'
-import { deadline, fixture, portBlock } from './helpers'
+import { Child, fixture, portBlock, spawnProcess } from './helpers'
 
 const ports = portBlock(__filename)
 
@@ -100,81 +97,25 @@ function createNetwork(t: Test): Network | string {
 }
 
 /** A fixture running inside a namespace, its stdout read line by line. */
-interface Process {
-  process: ChildProcess
-  lines: string[]
-  /** Resolves with the first line (already seen or future) that equals `match` or matches it. */
-  line(match: string | RegExp, ms?: number): Promise<string>
-  /** Resolves with the exit code once the process has exited and its output is read. */
-  exit(ms?: number): Promise<number | null>
-  /** Closes its stdin: the long-running fixtures stop and exit by themselves. */
-  end(): void
-}
-
 /**
- * Runs `node <fixture> ...args` in namespace `ns` (spawnNode, inside a namespace),
- * killed in teardown if still running. `ip netns exec` execs the command in its
- * own process, so the child's pid is node's and SIGKILL reaches node itself.
+ * Runs `node <fixture> ...args` in namespace `ns`, killed in teardown if still
+ * running. `ip netns exec` execs the command in its own process, so the child's
+ * pid is node's and SIGKILL reaches node itself.
  */
-function spawnIn(t: Test, ns: string, name: string, args: string[]): Process {
-  const script = fixture(name)
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-  const lines: string[] = []
-  const stderr: string[] = []
-  const wakers = new Set<() => void>()
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line)
-    for (const wake of wakers) wake()
-  })
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
-  // 'close' comes after stdout has ended, so every line has been seen by then.
-  const exited = once(child, 'close').then(([code]) => code as number | null)
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  const what = (): string => `${basename(script)} in ${ns} (stdout: ${lines.join(' | ')}; stderr: ${stderr.join(' | ')})`
-  return {
-    process: child,
-    lines,
-    line(match, ms = 10_000) {
-      const ok = (line: string): boolean => (typeof match === 'string' ? line === match : match.test(line))
-      const found = new Promise<string>((resolve, reject) => {
-        const check = (): void => {
-          const hit = lines.find(ok)
-          if (hit === undefined) return
-          wakers.delete(check)
-          resolve(hit)
-        }
-        wakers.add(check)
-        check()
-        void exited.then((code) => {
-          if (wakers.delete(check)) reject(new Error(`${what()} exited (${String(code)}) without printing ${String(match)}`))
-        })
-      })
-      return deadline(found, ms, `${String(match)} from ${what()}`)
-    },
-    exit(ms = 10_000) {
-      return deadline(exited, ms, `exit of ${what()}`)
-    },
-    end() {
-      child.stdin.end()
-    }
-  }
+function spawnIn(t: Test, ns: string, name: string, args: string[]): Child {
+  return spawnProcess(t, 'ip', ['netns', 'exec', ns, process.execPath, fixture(name), ...args], { name: `${name} in ${ns}` })
 }
 
 /** A relay hosted in namespace `ns`, bound on `host`, ready; stopped through its stdin. */
-async function relayIn(t: Test, ns: string, host: string, port: number): Promise<Process> {
+async function relayIn(t: Test, ns: string, host: string, port: number): Promise<Child> {
   const relay = spawnIn(t, ns, 'crosshost-relay.js', [host, String(port)])
   t.equal(await relay.line(/^READY|^ERROR/), 'READY true', `the relay is bound on ${host} in ${ns}`)
   return relay
 }
 
 /** Stops a long-running fixture and checks it exited cleanly. */
-async function stopped(t: Test, running: Process, what: string): Promise<void> {
-  running.end()
+async function stopped(t: Test, running: Child, what: string): Promise<void> {
+  running.process.stdin!.end()
   t.equal(await running.exit(), 0, `${what} stops and exits cleanly`)
 }
 

@@ -59,12 +59,13 @@ export interface Child {
   exit(ms?: number): Promise<number | null>
 }
 
-/** Spawns `node <script> ...args`, killed in teardown if still running. */
-export function spawnNode(t: Test, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, [script, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['pipe', 'pipe', 'pipe']
-  })
+/**
+ * Spawns `command ...args` (a node script, a Python client, `ip netns exec ...`),
+ * reads its stdout line by line, and kills it in teardown if still running.
+ */
+export function spawnProcess(t: Test, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; name?: string } = {}): Child {
+  const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const name = options.name ?? basename(args[0] ?? command)
   const lines: string[] = []
   const stderr: string[] = []
   const waiters = new Set<() => void>()
@@ -73,7 +74,8 @@ export function spawnNode(t: Test, script: string, args: string[] = [], env: Nod
     for (const wake of waiters) wake()
   })
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  // 'close' comes after stdout has ended, so every line has been seen by then.
+  const exited = once(child, 'close').then(([code]) => code as number | null)
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL')
@@ -82,6 +84,7 @@ export function spawnNode(t: Test, script: string, args: string[] = [], env: Nod
   })
   const test = (match: string | RegExp | ((line: string) => boolean)) => (line: string) =>
     typeof match === 'string' ? line === match : match instanceof RegExp ? match.test(line) : match(line)
+  const describe = (): string => `${name} (stdout: ${lines.join(' | ')}; stderr: ${stderr.join(' | ')})`
   return {
     process: child,
     lines,
@@ -91,27 +94,25 @@ export function spawnNode(t: Test, script: string, args: string[] = [], env: Nod
       const found = new Promise<string>((resolve, reject) => {
         const check = (): void => {
           const hit = lines.find(ok)
-          if (hit !== undefined) {
-            waiters.delete(check)
-            resolve(hit)
-          }
+          if (hit === undefined) return
+          waiters.delete(check)
+          resolve(hit)
         }
         waiters.add(check)
         check()
         void exited.then((code) => {
-          if (!waiters.delete(check)) return
-          // Lines may still be buffered in readline when 'exit' fires; look once more.
-          setImmediate(() => {
-            const hit = lines.find(ok)
-            if (hit !== undefined) resolve(hit)
-            else reject(new Error(`${basename(script)} exited (${String(code)}) without printing ${String(match)}; stderr: ${stderr.join(' | ')}`))
-          })
+          if (waiters.delete(check)) reject(new Error(`${describe()} exited (${String(code)}) without printing ${String(match)}`))
         })
       })
-      return deadline(found, ms, `a line matching ${String(match)} from ${basename(script)} (stderr: ${stderr.join(' | ')})`)
+      return deadline(found, ms, `a line matching ${String(match)} from ${describe()}`)
     },
     exit(ms = 20_000) {
-      return deadline(exited, ms, `exit of ${basename(script)} (stderr: ${stderr.join(' | ')})`)
+      return deadline(exited, ms, `exit of ${describe()}`)
     }
   }
+}
+
+/** Spawns `node <script> ...args`: see {@link spawnProcess}. */
+export function spawnNode(t: Test, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
+  return spawnProcess(t, process.execPath, [script, ...args], { env })
 }

@@ -2,76 +2,39 @@
 // from docs/PROTOCOL.md alone, on Debian's python3-zmq. It sends events to a
 // pyvent listener, receives a pyvent node's events, answers a pyvent request
 // and asks pyvent a question. If the document is wrong or incomplete, this fails.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { once } from 'node:events'
-import { createInterface } from 'node:readline'
+import { spawnSync } from 'node:child_process'
 import t, { Test } from 'tap'
 import { v5 as uuidv5 } from 'uuid'
 import { Any, Node, PyventEvent } from '../dist/index.js'
-import { deadline, fixture, portBlock } from './helpers'
+import { Child, deadline, fixture, portBlock, spawnProcess } from './helpers'
 
 // The system interpreter: python3 on PATH may be a pyenv without zmq.
 const PYTHON = '/usr/bin/python3'
 const SCRIPT = fixture('pyclient.py')
 const ports = portBlock(__filename)
 
+/** pyclient.py's milestone lines are `<LABEL> <data>`: read them by label. */
 interface Python {
-  process: ChildProcess
-  /** Resolves with the first stdout line (seen or future) that starts with `label`, without the label. */
+  child: Child
+  /** Resolves with the data of the first line (seen or future) labelled `label`. */
   line(label: string, ms?: number): Promise<string>
-  /** Every stdout line so far that starts with `label`, without the label. */
+  /** The data of every line so far labelled `label`. */
   all(label: string): string[]
   /** Resolves with the exit code once the script has exited. */
   exit(ms?: number): Promise<number | null>
 }
 
-/** Runs pyclient.py with `args`, killed in teardown if still running (spawnNode, for Python). */
+/** Runs pyclient.py with `args`, killed in teardown if still running. */
 function spawnPython(t: Test, args: string[]): Python {
   // -I: ignore PYTHON* variables and user site-packages, so only the system packages are used.
-  const child = spawn(PYTHON, ['-I', '-u', SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: string[] = []
-  const stderr: string[] = []
-  const wakers = new Set<() => void>()
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line)
-    for (const wake of wakers) wake()
-  })
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line))
-  const exited = once(child, 'close').then(([code]) => code as number | null)
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  const label = (name: string) => (line: string) => line === name || line.startsWith(name + ' ')
-  const strip = (name: string, line: string) => line.slice(name.length + 1)
-  const describe = () => `pyclient.py ${args.join(' ')} (stdout: ${lines.join(' | ')}; stderr: ${stderr.join(' | ')})`
+  const child = spawnProcess(t, PYTHON, ['-I', '-u', SCRIPT, ...args], { name: `pyclient.py ${args.join(' ')}` })
+  const labelled = (label: string) => (line: string) => line === label || line.startsWith(label + ' ')
+  const data = (label: string, line: string) => line.slice(label.length + 1)
   return {
-    process: child,
-    line(name, ms = 20_000) {
-      const found = new Promise<string>((resolve, reject) => {
-        const check = (): void => {
-          const hit = lines.find(label(name))
-          if (hit === undefined) return
-          wakers.delete(check)
-          resolve(strip(name, hit))
-        }
-        wakers.add(check)
-        check()
-        // 'close' comes after stdout has ended, so every line has been seen by then.
-        void exited.then((code) => {
-          if (wakers.delete(check)) reject(new Error(`${describe()} exited (${String(code)}) without printing ${name}`))
-        })
-      })
-      return deadline(found, ms, `${name} from ${describe()}`)
-    },
-    all(name) {
-      return lines.filter(label(name)).map((line) => strip(name, line))
-    },
-    exit(ms = 20_000) {
-      return deadline(exited, ms, `exit of ${describe()}`)
-    }
+    child,
+    line: (label, ms) => child.line(labelled(label), ms).then((line) => data(label, line)),
+    all: (label) => child.lines.filter(labelled(label)).map((line) => data(label, line)),
+    exit: (ms) => child.exit(ms)
   }
 }
 
