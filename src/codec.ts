@@ -25,6 +25,9 @@ export const RESERVED_PREFIX = '$'
 /** The longest signal or sender name, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 255
 
+/** The longest topic (a group topic is the longest kind), in UTF-8 bytes. */
+export const MAX_TOPIC_BYTES = 2048
+
 /** Topic of the relay's heartbeats. */
 export const HEARTBEAT_TOPIC = '$h'
 

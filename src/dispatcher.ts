@@ -78,7 +78,8 @@ export interface ListenOptions {
   /**
    * A work group: each event of the signal goes to one live member of each
    * group (in turn), instead of to every listener. Plain listeners still get
-   * every event. Not with {@link Any} as the signal.
+   * every event. Not with {@link Any} as the signal; a member takes events from
+   * every sender (the relay deals by signal alone), so not with `sender`.
    */
   group?: string
 }
@@ -247,12 +248,16 @@ export class Dispatcher {
     else this.#hooks.error(new ListenerError(message.signal, error))
   }
 
-  readonly #replied = new WeakSet<EventMessage>()
+  /** Requests this process has answered (bounded: only recent ones can arrive twice). */
+  readonly #replied = new Set<string>()
 
   #settle(message: EventMessage, outcome: Outcome): void {
-    // One reply per request from this process: the first responder to finish wins.
-    if (this.#replied.has(message)) return
-    this.#replied.add(message)
+    // One reply per request from this process, even when it arrived twice (as a
+    // plain event and as a work group's share): the first responder to finish wins.
+    const key = `${message.node}\0${message.request ?? ''}`
+    if (this.#replied.has(key)) return
+    if (this.#replied.size >= 10_000) this.#replied.clear()
+    this.#replied.add(key)
     this.#hooks.reply(message, outcome)
   }
 }

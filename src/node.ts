@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
 import { Client, ClientStats } from './client'
-import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, ReplyMessage } from './codec'
+import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
 import {
   AbortError,
@@ -343,7 +343,8 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const callback = callbackOrOptions
     const name = this.#check(signal, maybeOptions)
-    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? DEFAULT_FILTER)
+    const filter = maybeOptions?.group === undefined ? DEFAULT_FILTER : Any
+    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? filter)
     this.#activate()
     return callback
   }
@@ -364,7 +365,12 @@ export class Node extends EventEmitter<NodeEventMap> {
     if (group === undefined) return name
     checkName(group, 'group')
     if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
-    return groupTopic(name, group, this.nodeId)
+    // The relay deals events to members by signal alone: a member that then refused
+    // the sender would lose the event for the whole group.
+    if (sender !== undefined && sender !== Any) throw new TypeError('A work-group listener takes events from every sender; drop the sender option.')
+    const topic = groupTopic(name, group, this.nodeId)
+    if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw new TypeError('The signal and group names are too long together for a work group.')
+    return topic
   }
 
   /** Starts the node (and its receive loop) in the background for a new listener. */

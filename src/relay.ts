@@ -14,8 +14,8 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { MessagePort, Worker } from 'node:worker_threads'
 import createDebug from 'debug'
-import { Pull, XPublisher } from 'zeromq'
-import { encodeControl, Frames, HEARTBEAT_TOPIC, parseGroupTopic, topicFrame } from './codec'
+import { Context, Pull, XPublisher } from 'zeromq'
+import { encodeControl, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseGroupTopic, topicFrame } from './codec'
 import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
 import { ZapHandler } from './security'
 
@@ -63,14 +63,17 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   const stats: RelayStats = { forwarded: 0, stalls: 0, malformed: 0, refused: 0 }
   const hwm = options.highWaterMark
   const curve = options.curve
+  // A context of its own: ZeroMQ has one ZAP endpoint per context, and two relays
+  // in one process (two ports) would otherwise fight over it.
+  const context = new Context()
   let zap: ZapHandler | undefined
   let keys = {}
   if (curve !== undefined) {
-    zap = new ZapHandler(curve.allowedKeys ?? [curve.publicKey])
-    await zap.start()
+    zap = new ZapHandler(curve.allowedKeys ?? [curve.publicKey], context)
     keys = { curveServer: true, curveSecretKey: curve.serverSecretKey ?? null, zapDomain: 'pyvent' }
   }
   const pub = new XPublisher({
+    context,
     ...keys,
     ipv6: isIPv6(options),
     // Lossless: a full listener queue makes the relay wait, which backs up to the
@@ -79,11 +82,12 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     noDrop: options.delivery === 'lossless',
     sendHighWaterMark: hwm,
     linger: options.linger,
-    // Inbound frames on the publisher are subscriptions, which are short.
-    maxMessageSize: 1024
+    // Inbound frames on the publisher are subscriptions: topics, at most a group topic.
+    maxMessageSize: MAX_TOPIC_BYTES + 16
   })
-  const pull = new Pull({ ...keys, ipv6: isIPv6(options), receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
+  const pull = new Pull({ context, ...keys, ipv6: isIPv6(options), receiveHighWaterMark: hwm, maxMessageSize: frameLimit(options), linger: 0 })
   try {
+    await zap?.start()
     await pub.bind(endpoint(options, 'pub'))
     await pull.bind(endpoint(options, 'pull'))
   } catch (error) {

@@ -7,7 +7,7 @@
  */
 import { readFileSync, statSync } from 'node:fs'
 import createDebug from 'debug'
-import { Router } from 'zeromq'
+import { Context, Router } from 'zeromq'
 
 const debug = createDebug('pyvent:relay')
 
@@ -107,13 +107,15 @@ export function z85(data: Buffer): string {
  * in the relay's thread (ZAP handlers are per ZeroMQ context).
  */
 export class ZapHandler {
-  readonly #router = new Router({ linger: 0 })
+  readonly #router: Router
   readonly #allowed: Set<string>
   /** Connections refused for an unknown key. */
   refused = 0
 
-  constructor(allowed: string[]) {
+  /** @param context - the ZeroMQ context of the sockets it guards. */
+  constructor(allowed: string[], context: Context) {
     this.#allowed = new Set(allowed)
+    this.#router = new Router({ context, linger: 0 })
   }
 
   async start(): Promise<void> {

@@ -107,6 +107,18 @@ t.test('keys from the file named by PYVENT_CURVE_KEYS, with a warning when other
   t.throws(() => new Node({ curve: { ...clientCurve, allowedKeys: ['x'] } }), { name: 'TypeError', message: /allowedKeys/ })
 })
 
+t.test('two CURVE relays in one process (two ports) each have their own gatekeeper', async (t) => {
+  const relays = [new Node({ port: ports.next(), curve }), new Node({ port: ports.next(), curve })]
+  t.teardown(() => Promise.all(relays.map((relay) => relay.stop())))
+  for (const relay of relays) {
+    t.ok(await relay.startServer())
+    const got = relay.waitFor('own')
+    await relay.ready()
+    await relay.send('own', relay.options.port)
+    t.equal((await got).payload, relay.options.port)
+  }
+})
+
 t.test('a node without the server secret never hosts the relay', async (t) => {
   const node = new Node({ port: ports.next(), curve: clientCurve, readyTimeout: 300 })
   t.teardown(() => node.stop())

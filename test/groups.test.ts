@@ -33,6 +33,7 @@ t.test('3 member processes share 3,000 events, each handled exactly once', async
   }
   await until(members, () => members.flatMap(handled).length >= 3000)
   const all = members.flatMap(handled).sort((a, b) => a - b)
+  await relay.ready() // the plain listener is behind this probe
   t.equal(all.length, 3000, 'every event was handled once')
   t.same(all, Array.from({ length: 3000 }, (_, i) => i), 'no event twice, none missing')
   const shares = members.map((member) => handled(member).length)
@@ -75,8 +76,31 @@ t.test('groups need one signal and a valid name', async (t) => {
   t.teardown(() => node.stop())
   t.throws(() => node.connect(Any, () => undefined, { group: 'g' }), { name: 'TypeError', message: /one signal, not Any/ })
   t.throws(() => node.connect('x', () => undefined, { group: '' }), { name: 'TypeError', message: /group/ })
+  t.throws(() => node.connect('x', () => undefined, { group: 'g', sender: 'billing' }), { name: 'TypeError', message: /every sender/ })
+  // Control characters take six bytes each once JSON-escaped in the group topic.
+  t.throws(() => node.connect('\u0001'.repeat(255), () => undefined, { group: '\u0001'.repeat(255) }), { name: 'TypeError', message: /too long/ })
   const cb = () => undefined
   node.connect('x', cb, { group: 'g' })
   t.equal(node.disconnect('x', cb), 0, 'a plain disconnect does not touch group listeners')
   t.equal(node.disconnect('x', cb, { group: 'g' }), 1)
+})
+
+t.test('a request reaching a node as a plain event and as a group share is answered once', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  const responder = new Node({ port, server: false })
+  t.teardown(async () => {
+    await responder.stop()
+    await relay.stop()
+  })
+  let answers = 0
+  responder.connect('price', () => ++answers)
+  responder.connect('price', () => ++answers, { group: 'pricers' })
+  await relay.ready()
+  await responder.ready()
+  t.equal(await relay.request('price', {}), 1, 'the first answer is the reply')
+  // Both listeners ran, but the second answer was not sent: a probe behind it proves it.
+  await relay.ready()
+  t.equal(answers, 2)
+  t.equal((await relay.stats()).duplicates, 0)
 })
