@@ -144,7 +144,6 @@ export class Client {
     })
     this.#push.connect(endpoint(options, 'pull'))
     this.#sub.connect(endpoint(options, 'pub'))
-    this.#sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
     debug('connected to %s / %s', endpoint(options, 'pub'), endpoint(options, 'pull'))
   }
 
@@ -279,10 +278,12 @@ export class Client {
         const left = deadline - Date.now()
         if (left <= 0) break
         this.enqueueFrames(frames, true)
+        let timer: NodeJS.Timeout | undefined
         await new Promise<void>((resolve) => {
           wake = resolve
-          setTimeout(resolve, Math.min(interval, left))
+          timer = setTimeout(resolve, Math.min(interval, left))
         })
+        clearTimeout(timer)
         interval = Math.min(interval * 2, MAX_PROBE_INTERVAL)
       }
     } finally {
@@ -309,6 +310,9 @@ export class Client {
   // that the relay has gone silent: it sends a heartbeat every heartbeatInterval.
   async #receiveLoop(): Promise<void> {
     const sub = this.#sub
+    // Heartbeats only while reading: a node that does not read must not let them
+    // pile up in its queue, or a lossless relay would end up waiting for it.
+    sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
     while (this.#wanted()) {
       let frames: Buffer[]
       try {
@@ -323,6 +327,7 @@ export class Client {
       }
       this.#handle(frames)
     }
+    if (!this.#closed) sub.unsubscribe(topicFrame(HEARTBEAT_TOPIC))
     this.#receiving = false
   }
 

@@ -21,6 +21,10 @@ import { ZapHandler } from './security'
 
 const debug = createDebug('pyvent:relay')
 
+const DOLLAR = 0x24
+const LETTER_H = 0x68
+const LETTER_G = 0x67
+
 /** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
 const MAX_RETRY_WAIT = 10
 
@@ -104,6 +108,8 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   post({ type: 'bound' })
 
   let stopping = false
+  /** A publish gave up because the relay stopped while a listener's queue was full. */
+  let abandoned = false
   const lossless = options.delivery === 'lossless'
   const groups = new GroupTable()
   // A no-drop publisher with a full listener queue fails the send with EAGAIN at
@@ -118,7 +124,10 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
         stats.forwarded++
         return
       } catch (error) {
-        if (stopping) return
+        if (stopping) {
+          abandoned = true
+          return
+        }
         if (!lossless || !isEAGAIN(error)) {
           debug('publish failed: %s', (error as Error).message)
           return
@@ -155,9 +164,15 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
       // that stopped reading must not hold the relay open.
       let timer: NodeJS.Timeout | undefined
       const lingered = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.linger)))
+      let drained = false
+      void sending.then(() => (drained = true))
+      const since = Date.now()
       void Promise.race([sending, lingered]).then(() => {
         clearTimeout(timer)
         pull.close()
+        // A listener that is not taking messages: drop what is queued for it now,
+        // rather than wait another linger at exit. Otherwise what is left of linger.
+        pub.linger = abandoned || !drained ? 0 : Math.max(0, options.linger - (Date.now() - since))
         pub.close()
         zap?.close()
         port.close()
@@ -175,6 +190,12 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
       if (frames.length !== 3 || topic === undefined || topic.length < 2 || topic[topic.length - 1] !== 0) {
         stats.malformed++
         debug('dropped a message of %d frames that is not a pyvent message', frames.length)
+        continue
+      }
+      // Heartbeats and group shares are the relay's own: a client that sends one is forging it.
+      if (topic[0] === DOLLAR && (topic[1] === LETTER_H || topic[1] === LETTER_G)) {
+        stats.malformed++
+        debug('dropped a message of %d frames on the relay-only topic %s', frames.length, topic.toString('utf8', 0, topic.length - 1))
         continue
       }
       await publish(frames)
@@ -213,7 +234,8 @@ export class GroupTable {
       if (!entry.members.some((member) => member.equals(topic))) entry.members.push(Buffer.from(topic))
       groups.set(group, entry)
       debug('group %s of %s: %d members', group, signal, entry.members.length)
-    } else if (groups !== undefined) {
+    } else if (frame[0] === 0 && groups !== undefined) {
+      // Only 0 is an unsubscription; other first bytes are not subscription messages at all.
       const entry = groups.get(group)
       if (entry === undefined) return
       entry.members = entry.members.filter((member) => !member.equals(topic))

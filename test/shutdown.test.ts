@@ -76,12 +76,13 @@ t.test('stop() with 20,000 sends in flight delivers every one, then leaves nothi
 t.test('stopping the relay host with sends in flight: an attached listener gets them all, nothing is left behind', async (t) => {
   const port = ports.next()
   const count = 5000
+  // The listener first (it waits for a relay), so that its process handles are there before and after.
+  const listener = spawnNode(t, fixture('shutdown-listener.js'), [String(port), 'load', String(count), 'false'])
   const rejections = unhandledRejections(t)
   const before = resources()
   const host = new Node({ port })
   t.teardown(() => host.stop())
   t.ok(await host.startServer(), 'the test process hosts the relay')
-  const listener = spawnNode(t, fixture('shutdown-listener.js'), [String(port), 'load', String(count), 'false'])
   t.equal(await listener.line(/^READY/), 'READY false', 'the listener process is a client')
   await host.ready()
   for (let i = 0; i < count; i++) void host.send('load', { i })
