@@ -10,12 +10,11 @@ import { EmitOptions, MethodDecorator, Node, NodeStats, RequestOptions, SendOpti
 import type { NodeOptions } from './options'
 import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
-let options: NodeOptions = {}
 let node: Node | undefined
 
-/** The default node of this thread, created on first use with the options given to {@link configure}. */
+/** The default node of this thread, created on first use (with the options given to {@link configure}, if any). */
 export function defaultNode(): Node {
-  node ??= new Node(options)
+  node ??= new Node()
   return node
 }
 
@@ -29,9 +28,7 @@ export function configure(newOptions: NodeOptions): void {
       'configure() must be called before the default node starts (before the first connect, send, waitFor or ready); call stop() first to change its options.'
     )
   }
-  const next = new Node(newOptions)
-  options = newOptions
-  node = next
+  node = new Node(newOptions)
 }
 
 /** {@inheritDoc Node.connect} */
@@ -39,15 +36,29 @@ export function connect<T = Payload>(signal: SignalRef<T> | AnySignal, callback:
 export function connect<T>(signal: Signal<T>, options?: ListenOptions): MethodDecorator<T>
 export function connect(signal: string | AnySignal, options?: ListenOptions): MethodDecorator<never>
 export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Listener<never> | ListenOptions, maybeOptions?: ListenOptions): unknown {
-  const target = defaultNode()
-  return typeof callbackOrOptions === 'function'
-    ? target.connect(signal, callbackOrOptions as Listener, maybeOptions)
-    : target.connect(signal as string, callbackOrOptions)
+  if (typeof callbackOrOptions === 'function') return defaultNode().connect(signal, callbackOrOptions as Listener, maybeOptions)
+  // As a decorator: each instance connects to the default node of the moment it
+  // is created, so configure() may still come after the class is defined.
+  const options = callbackOrOptions
+  defaultNode().connect(signal as string, options) // validates now, connects nothing
+  const decorator: MethodDecorator<never> = (method, context) => {
+    if (context.kind !== 'method') throw new TypeError('@connect() decorates class methods only.')
+    context.addInitializer(function (this: unknown) {
+      defaultNode().connect(signal, (method as unknown as (...args: unknown[]) => unknown).bind(this), options)
+    })
+  }
+  return decorator
 }
 
 /** {@inheritDoc Node.emits} */
 export function emits(signal: SignalRef, options?: EmitOptions): ReturnType<Node['emits']> {
-  return defaultNode().emits(signal, options)
+  defaultNode().emits(signal, options) // validates now; each call emits through the default node of its moment
+  return (method, context) => {
+    if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
+    return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
+      return defaultNode().emits(signal, options)(method, context).apply(this, args)
+    }
+  }
 }
 
 /** {@inheritDoc Node.disconnect} */

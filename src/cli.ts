@@ -17,14 +17,14 @@ import createDebug from 'debug'
 import { checkName } from './codec'
 import type { PyventEvent } from './dispatcher'
 import { RemoteError } from './errors'
-import { Node } from './node'
+import { DEFAULT_FILTER, Node } from './node'
 import { DEFAULTS, endpoint, resolveOptions } from './options'
 import { Any } from './signal'
+import { MAX_TIMEOUT } from './waiter'
 
 const debug = createDebug('pyvent:cli')
 
 /** The sender filter of listen and wait without --sender, passed explicitly so the status line cannot disagree. */
-const DEFAULT_FILTER = 'pyvent'
 
 /** The streams and environment a command runs with. Every field defaults to the process's own. */
 export interface CliIO {
@@ -489,7 +489,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { help: string } | Call 
     payload: json === undefined ? undefined : parseJson(json, 'argument', name),
     sender,
     // setTimeout's limit: a longer timeout would fire at once.
-    timeout: integer('--timeout', values.timeout, 0, 2_147_483_647, name),
+    timeout: integer('--timeout', values.timeout, 0, MAX_TIMEOUT, name),
     all: values.all === true,
     port: resolved.port,
     host: resolved.host
@@ -522,7 +522,7 @@ function fail(error: unknown, command: CommandName | undefined, stderr: NodeJS.W
  *
  * @example
  * ```ts
- * import { start } from 'pyvent/dist/cli'
+ * import { start } from 'pyvent/cli'
  * process.exitCode = await start(['send', 'order-food', '{"food":"sushi"}'])
  * ```
  *

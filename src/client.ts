@@ -77,7 +77,8 @@ interface Batch {
 
 const RESOLVED = Promise.resolve()
 
-function isEAGAIN(error: unknown): boolean {
+/** Whether a ZeroMQ error means "not now" (a full queue, or a receive timeout). */
+export function isEAGAIN(error: unknown): boolean {
   return (error as { code?: string }).code === 'EAGAIN'
 }
 

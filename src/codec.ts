@@ -158,7 +158,15 @@ function describe(value: unknown): string {
 }
 
 function faithful(this: unknown, key: string, value: unknown): unknown {
+  if (value instanceof Map || value instanceof Set) {
+    throw new InvalidPayloadError(`Cannot send a ${value.constructor.name} (at "${key}"): JSON turns it into {}. Send an array or an object.`)
+  }
   switch (typeof value) {
+    case 'undefined':
+      if (Array.isArray(this)) {
+        throw new InvalidPayloadError(`Cannot send undefined in an array (at index ${key}): JSON turns it into null.`)
+      }
+      return value
     case 'function':
     case 'symbol':
       throw new InvalidPayloadError(
@@ -197,9 +205,13 @@ function isPlain(value: unknown, depth: number): boolean {
       if (value === null) return true
       if (depth > 32) return false
       if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!isPlain(value[i], depth + 1)) return false
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
+          if (item === undefined || !isPlain(item, depth + 1)) return false
+        }
         return true
       }
+      if (value instanceof Map || value instanceof Set) return false
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false
       for (const key in value) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false
       return true

@@ -101,6 +101,10 @@ export interface DispatchHooks {
 }
 
 interface Registration {
+  /** Set when removed, so a batch being delivered skips it for its remaining events. */
+  removed?: boolean
+  /** Order of registration, for {@link Dispatcher.removeBefore}. */
+  serial: number
   name: string | AnySignal
   signal: SignalRef | AnySignal
   callback: Listener<never>
@@ -135,6 +139,7 @@ export class Dispatcher {
   #any: Registration[] = []
   readonly #hooks: DispatchHooks
   #size = 0
+  #serial = 0
   /** Payloads a signal's validator refused. */
   invalid = 0
 
@@ -149,7 +154,7 @@ export class Dispatcher {
 
   /** Registers a listener. */
   add(name: string | AnySignal, signal: SignalRef | AnySignal, callback: Listener<never>, sender: string | AnySignal, once = false): void {
-    const registration: Registration = { name, signal, callback, sender, once }
+    const registration: Registration = { name, signal, callback, sender, once, serial: this.#serial++ }
     if (name === Any) {
       this.#any = [...this.#any, registration]
       if (this.#any.length === 1) this.#hooks.subscribe(topicOf(Any))
@@ -162,18 +167,39 @@ export class Dispatcher {
     this.#size++
   }
 
+  /** The topics listeners are registered under ('' for Any). */
+  *topics(): Iterable<string> {
+    if (this.#any.length > 0) yield topicOf(Any)
+    yield* this.#bySignal.keys()
+  }
+
+  /** A mark for {@link removeBefore}: everything registered so far. */
+  mark(): number {
+    return this.#serial
+  }
+
+  /** Removes every registration made before `mark` (none made after it). */
+  removeBefore(mark: number): void {
+    for (const topic of [...this.topics()]) this.#drop(topic === '' ? Any : topic, (r) => r.serial < mark)
+  }
+
   /**
    * Removes the registrations of `callback` for `name` (all of that signal's
    * listeners when `callback` is omitted). Returns how many were removed.
    */
   remove(name: string | AnySignal, callback?: Listener<never>): number {
-    return this.#drop(name, (r) => callback === undefined || r.callback === callback)
+    // Without a callback: the signal's listeners, not its pending waits (they settle on their own).
+    return this.#drop(name, (r) => (callback === undefined ? !r.once : r.callback === callback))
   }
 
   #drop(name: string | AnySignal, match: (registration: Registration) => boolean): number {
     const list = name === Any ? this.#any : this.#bySignal.get(name)
     if (list === undefined) return 0
-    const kept = list.filter((r) => !match(r))
+    const kept = list.filter((r) => {
+      if (!match(r)) return true
+      r.removed = true
+      return false
+    })
     const removed = list.length - kept.length
     if (removed === 0) return 0
     this.#size -= removed
@@ -203,7 +229,7 @@ export class Dispatcher {
     const { signal, sender } = message
     const request = message.kind === 'q'
     for (const registration of list) {
-      if (!senderMatches(registration.sender, sender)) continue
+      if (registration.removed === true || !senderMatches(registration.sender, sender)) continue
       if (registration.once) {
         if (!this.#consume(registration)) continue
       }

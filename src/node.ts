@@ -23,6 +23,7 @@ import {
   TimeoutError
 } from './errors'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
+import { checkTimeout, Waiter } from './waiter'
 import { RelayHost, RelayStats } from './relay'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 
@@ -33,7 +34,7 @@ const TAKEOVER_HOLD = 50
 /** The prefix of every node's private reply topic. */
 const REPLY_PREFIX = '$r.'
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
-const DEFAULT_FILTER = 'pyvent'
+export const DEFAULT_FILTER = 'pyvent'
 
 /** Options of `send`. */
 export interface SendOptions {
@@ -118,19 +119,6 @@ function onBeforeExit(): void {
   for (const node of started) node.idle()
 }
 
-/** The longest timeout a timer can hold (larger ones would fire at once). */
-const MAX_TIMEOUT = 2 ** 31 - 1
-
-function checkTimeout(timeout: unknown, what: string): void {
-  if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT))) {
-    throw new TypeError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${String(timeout)}.`)
-  }
-}
-
-function abortReason(signal: AbortSignal): AbortError {
-  return new AbortError('The operation was aborted.', { cause: signal.reason })
-}
-
 /**
  * A pyvent node: sends events, delivers them to local listeners, and may host
  * the relay that every node on the port talks through.
@@ -151,8 +139,10 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly #defaultSender: string
   readonly #dispatcher: Dispatcher
   readonly #relay = new RelayHost()
-  readonly #topics = new Set<string>()
-  readonly #requests = new Map<string, { resolve: (value: unknown) => void; reject: (error: Error) => void }>()
+  /** Pending requests by id. */
+  readonly #requests = new Map<string, Waiter<unknown>>()
+  /** Every pending waitFor and request: stop() rejects them. */
+  readonly #waiters = new Set<{ reject(error: Error): void }>()
   #requestCount = 0
   /** Next sequence number per signal: kept across restarts, so event ids never repeat. */
   readonly #seqs = new Map<string, number>()
@@ -162,22 +152,16 @@ export class Node extends EventEmitter<NodeEventMap> {
   #firstReady: Promise<void> | undefined
   #ready = false
   #client: Client | undefined
-  #takingOver = false
-  #cancels = new Set<(error: Error) => void>()
+  /** An attempt to host the relay in progress (start, startServer or takeover). */
+  #hosting: Promise<boolean> | undefined
 
   constructor(options: NodeOptions = {}) {
     super()
     this.#options = resolveOptions(options)
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
     this.#dispatcher = new Dispatcher({
-      subscribe: (topic) => {
-        this.#topics.add(topic)
-        this.#client?.subscribe(topic)
-      },
-      unsubscribe: (topic) => {
-        this.#topics.delete(topic)
-        this.#client?.unsubscribe(topic)
-      },
+      subscribe: (topic) => this.#client?.subscribe(topic),
+      unsubscribe: (topic) => this.#client?.unsubscribe(topic),
       error: (error) => this.#report(error),
       reply: (message, outcome) => this.#reply(message, outcome)
     })
@@ -209,12 +193,36 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /**
    * Starts the node if needed and tries to host the relay now (Pyvent's
-   * `start_server`). Resolves `true` if this node hosts the relay.
+   * `start_server`), even when the `server` option is false: this is an
+   * explicit request. Resolves `true` if this node hosts the relay.
    */
   async startServer(): Promise<boolean> {
     await this.#start()
-    if (!this.#relay.running && (await this.#relay.start(this.#options, 0))) this.emit('relay', true)
-    return this.#relay.running
+    return this.#host(0)
+  }
+
+  /**
+   * Tries to bind the relay, once at a time. A node that stopped while the
+   * relay was binding releases it at once: stop() promises free ports.
+   */
+  #host(hold: number): Promise<boolean> {
+    if (this.#relay.running) return Promise.resolve(true)
+    this.#hosting ??= this.#relay
+      .start(this.#options, hold)
+      .then(async (hosting) => {
+        if (!hosting) return false
+        if (this.#state !== 'started' && this.#state !== 'starting') {
+          await this.#relay.stop()
+          return false
+        }
+        debug('hosting the relay on port %d', this.#options.port)
+        this.emit('relay', true)
+        return true
+      })
+      .finally(() => {
+        this.#hosting = undefined
+      })
+    return this.#hosting
   }
 
   #start(): Promise<void> {
@@ -231,10 +239,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   async #boot(): Promise<void> {
     this.#state = 'starting'
     try {
-      if (this.#options.server && (await this.#relay.start(this.#options, 0))) {
-        debug('hosting the relay on port %d', this.#options.port)
-        this.emit('relay', true)
-      }
+      if (this.#options.server) await this.#host(0)
     } catch (error) {
       this.#state = 'idle'
       throw error
@@ -245,7 +250,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       demand: () => this.#dispatcher.size + this.#requests.size
     })
     client.subscribe(REPLY_PREFIX + this.nodeId)
-    for (const topic of this.#topics) client.subscribe(topic)
+    for (const topic of this.#dispatcher.topics()) client.subscribe(topic)
     this.#client = client
     this.#state = 'started'
     started.add(this)
@@ -259,23 +264,11 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** The relay looks gone: if this node may serve, try to take it over. */
   #takeOver(): void {
-    if (!this.#options.server || this.#relay.running || this.#takingOver || this.#state !== 'started') return
-    this.#takingOver = true
-    this.#relay
-      .start(this.#options, TAKEOVER_HOLD)
-      .then(
-        (hosting) => {
-          if (hosting) {
-            debug('took the relay over')
-            if (this.#state === 'started') this.emit('relay', true)
-            else void this.#relay.stop()
-          }
-        },
-        (error: unknown) => this.#report(error as Error)
-      )
-      .finally(() => {
-        this.#takingOver = false
-      })
+    if (!this.#options.server || this.#relay.running || this.#hosting !== undefined || this.#state !== 'started') return
+    this.#host(TAKEOVER_HOLD).then(
+      (hosting) => hosting && debug('took the relay over'),
+      (error: unknown) => this.#report(error as Error)
+    )
   }
 
   /**
@@ -285,7 +278,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    */
   async ready(): Promise<void> {
     await this.#start()
-    const client = this.#client as Client
+    const client = this.#live()
     if (await client.probe(this.#options.readyTimeout)) {
       this.#ready = true
       return
@@ -303,6 +296,12 @@ export class Node extends EventEmitter<NodeEventMap> {
       host,
       port
     )
+  }
+
+  /** The client, or a StoppedError if stop() ran while the caller was waiting. */
+  #live(): Client {
+    if (this.#client === undefined) throw new StoppedError('The node was stopped while this call was waiting for it to start.')
+    return this.#client
   }
 
   /** The first readiness of this node's life, shared by every caller. */
@@ -453,7 +452,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const client = this.#client
     if (this.#ready && this.#state === 'started' && client !== undefined) return client.enqueue('e', name, sender, json)
-    return this.#readyOnce().then(() => (this.#client as Client).enqueue('e', name, sender, json))
+    return this.#readyOnce().then(() => this.#live().enqueue('e', name, sender, json))
   }
 
   #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
@@ -472,80 +471,80 @@ export class Node extends EventEmitter<NodeEventMap> {
    * {@link StoppedError} if the node stops first.
    */
   waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options: WaitOptions = {}): Promise<PyventEvent<T>> {
-    return new Promise<PyventEvent<T>>((resolve, reject) => {
-      const name = this.#check(signal, options)
-      const { timeout, abortSignal } = options
-      checkTimeout(timeout, 'waitFor')
-      if (abortSignal?.aborted) throw abortReason(abortSignal)
-      let settled = false
-      let timer: NodeJS.Timeout | undefined
-      const finish = (error: Error | undefined, event?: PyventEvent<T>): void => {
-        if (settled) return
-        settled = true
-        if (timer !== undefined) clearTimeout(timer)
-        abortSignal?.removeEventListener('abort', onAbort)
-        this.#cancels.delete(cancel)
-        if (error !== undefined) {
-          this.#dispatcher.remove(name, listener)
-          reject(error)
-        } else resolve(event as PyventEvent<T>)
-      }
-      const listener: Listener<never> = (_payload, event) => finish(undefined, event as PyventEvent<T>)
-      const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
-      const cancel = (error: Error): void => finish(error)
-      this.#dispatcher.add(name, signal, listener, options.sender ?? DEFAULT_FILTER, true)
-      this.#cancels.add(cancel)
-      abortSignal?.addEventListener('abort', onAbort, { once: true })
-      if (timeout !== undefined) {
-        const label = name === Any ? 'any signal' : `"${name}"`
-        timer = setTimeout(() => finish(new TimeoutError(`No event on ${label} within ${timeout} ms.`, timeout)), timeout)
-      }
-      const send = options.send
-      const started = send === undefined ? this.#readyOnce() : this.ready()
-      started
-        .then(() => {
-          this.#client?.startReceiving()
-          if (send !== undefined && !settled) return this.send(send.signal, send.payload as never, { sender: send.sender })
-        })
-        .catch((error: Error) => finish(error))
-    })
+    let name: string | AnySignal
+    try {
+      name = this.#check(signal, options)
+      checkTimeout(options.timeout, 'waitFor')
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const label = name === Any ? 'any signal' : `"${name}"`
+    let waiter: Waiter<PyventEvent<T>> | undefined
+    const listener: Listener<never> = (_payload, event) => waiter?.resolve(event as PyventEvent<T>)
+    waiter = this.#wait<PyventEvent<T>>(options, `No event on ${label} within ${String(options.timeout)} ms.`, () =>
+      this.#dispatcher.remove(name, listener)
+    )
+    if (waiter.settled) return waiter.promise
+    this.#dispatcher.add(name, signal, listener, options.sender ?? DEFAULT_FILTER, true)
+    const send = options.send
+    const live = waiter
+    ;(send === undefined ? this.#readyOnce() : this.ready())
+      .then(() => {
+        if (live.settled) return
+        this.#live().startReceiving()
+        if (send !== undefined) return this.send(send.signal, send.payload as never, { sender: send.sender })
+      })
+      .catch((error: Error) => live.reject(error))
+    return waiter.promise
   }
 
   /**
    * Sends a request and resolves with the first responder's reply: the value a
    * listener of `signal` returned (or resolved). Only this node receives the reply.
    * Rejects with {@link RemoteError} if the responder threw, {@link TimeoutError}
-   * if none answered within `options.timeout`.
+   * if none answered within `options.timeout` (which counts from the call).
    */
-  async request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
-    const [name, sender, json] = this.#encode(signal, payload, options)
+  request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
+    let name: string, sender: string, json: string
     const timeout = options.timeout ?? 5000
-    checkTimeout(timeout, 'request')
-    const { abortSignal } = options
-    if (abortSignal?.aborted) throw abortReason(abortSignal)
-    await this.#readyOnce()
+    try {
+      ;[name, sender, json] = this.#encode(signal, payload, options)
+      checkTimeout(timeout, 'request')
+    } catch (error) {
+      return Promise.reject(error)
+    }
     const id = `${this.nodeId}.${++this.#requestCount}`
-    return new Promise<R>((resolve, reject) => {
-      const finish = (error: Error | undefined, value?: unknown): void => {
-        if (!this.#requests.delete(id)) return
-        clearTimeout(timer)
-        abortSignal?.removeEventListener('abort', onAbort)
-        this.#cancels.delete(finish)
-        if (error === undefined) resolve(value as R)
-        else reject(error)
+    const waiter = this.#wait<unknown>({ ...options, timeout }, `No responder answered "${name}" within ${timeout} ms.`, () =>
+      this.#requests.delete(id)
+    )
+    if (waiter.settled) return waiter.promise as Promise<R>
+    this.#requests.set(id, waiter)
+    this.#readyOnce()
+      .then(() => {
+        if (waiter.settled) return
+        const client = this.#live()
+        client.startReceiving()
+        void client.enqueue('q', name, sender, json, id)
+      })
+      .catch((error: Error) => waiter.reject(error))
+    return waiter.promise as Promise<R>
+  }
+
+  /** A pending waitFor or request: bounded by its timeout and abort signal, rejected by stop(). */
+  #wait<V>(options: { timeout?: number | undefined; abortSignal?: AbortSignal | undefined }, timeoutMessage: string, cleanup: () => void): Waiter<V> {
+    // An already-aborted signal settles it inside the constructor, before the assignment.
+    let waiter: Waiter<V> | undefined
+    waiter = new Waiter<V>({
+      timeout: options.timeout,
+      abortSignal: options.abortSignal,
+      timeoutMessage,
+      cleanup: () => {
+        cleanup()
+        if (waiter !== undefined) this.#waiters.delete(waiter)
       }
-      const timer = setTimeout(
-        () => finish(new TimeoutError(`No responder answered "${name}" within ${timeout} ms.`, timeout)),
-        timeout
-      )
-      const onAbort = (): void => finish(abortReason(abortSignal as AbortSignal))
-      abortSignal?.addEventListener('abort', onAbort, { once: true })
-      this.#requests.set(id, { resolve: (value) => finish(undefined, value), reject: finish })
-      this.#cancels.add(finish)
-      const client = this.#client as Client
-      client.startReceiving()
-      void client.enqueue('q', name, sender, json, id)
     })
+    if (!waiter.settled) this.#waiters.add(waiter)
+    return waiter
   }
 
   #onMessage(message: EventMessage | ReplyMessage): void {
@@ -614,19 +613,27 @@ export class Node extends EventEmitter<NodeEventMap> {
   }
 
   async #shutdown(): Promise<void> {
-    await this.#starting?.catch(() => undefined)
+    // Only wait when a start is in flight: the state must change in this same
+    // tick, or a call made right after stop() would see a node about to vanish.
+    if (this.#starting !== undefined) await this.#starting.catch(() => undefined)
     if (this.#state !== 'started') return
     this.#state = 'stopping'
     started.delete(this)
+    // What is registered now ends with this stop (after the flush, so events that
+    // come back through the relay meanwhile still reach it); what is added while
+    // the flush runs belongs to the next start.
+    const mark = this.#dispatcher.mark()
+    const waiters = [...this.#waiters]
     const client = this.#client as Client
     // Until the first readiness nothing of the user's was queued (send waits for it),
     // so only a node that was ready has anything to flush.
     const flushed = this.#ready && (!client.unflushed || (await client.probe(this.#options.linger)))
-    for (const cancel of [...this.#cancels]) cancel(new StoppedError('The node stopped.'))
-    for (const topic of [...this.#topics]) this.#dispatcher.remove(topic === '' ? Any : topic)
+    for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
+    this.#dispatcher.removeBefore(mark)
     client.close(flushed)
     this.#client = undefined
     this.#ready = false
+    await this.#hosting
     if (this.#relay.running) {
       await this.#relay.stop()
       this.emit('relay', false)
@@ -634,4 +641,5 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#state = 'idle'
     debug('stopped (%s)', flushed ? 'flushed' : 'not flushed')
   }
+
 }

@@ -16,6 +16,7 @@ import { MessagePort, Worker } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
 import { encodeControl, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseGroupTopic, topicFrame } from './codec'
+import { isEAGAIN } from './client'
 import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
 import { ZapHandler } from './security'
 
@@ -40,8 +41,10 @@ export interface RelayConfig {
 
 /** Counters of one relay. */
 export interface RelayStats {
-  /** Messages (batches) forwarded. */
+  /** Messages (batches) pulled from senders and published (heartbeats and group copies not counted). */
   forwarded: number
+  /** Messages a socket error kept from being published (other than a full queue). */
+  failed: number
   /** Times a full listener queue made a lossless relay wait before forwarding. */
   stalls: number
   /** Messages refused because they did not have the frame layout of a pyvent message. */
@@ -53,9 +56,6 @@ export interface RelayStats {
 type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats }
 type ToRelay = { type: 'stop' } | { type: 'stats' }
 
-function isEAGAIN(error: unknown): boolean {
-  return (error as { code?: string }).code === 'EAGAIN'
-}
 
 /**
  * Runs a relay until told to stop. Called in the relay worker.
@@ -64,7 +64,7 @@ function isEAGAIN(error: unknown): boolean {
 export async function runRelay(config: RelayConfig, port: MessagePort): Promise<void> {
   const { options } = config
   const post = (message: ToHost): void => port.postMessage(message)
-  const stats: RelayStats = { forwarded: 0, stalls: 0, malformed: 0, refused: 0 }
+  const stats: RelayStats = { forwarded: 0, failed: 0, stalls: 0, malformed: 0, refused: 0 }
   const hwm = options.highWaterMark
   const curve = options.curve
   // A context of its own: ZeroMQ has one ZAP endpoint per context, and two relays
@@ -116,21 +116,21 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
   // once instead of waiting (libzmq reports it writable regardless), so lossless
   // mode waits and retries itself, backing off to MAX_RETRY_WAIT. While it waits
   // it reads nothing more, which is what slows the senders down.
-  const publishOnce = async (frames: Frames): Promise<void> => {
+  const publishOnce = async (frames: Frames): Promise<boolean> => {
     for (let wait = 0; ; wait = Math.min(wait === 0 ? 1 : wait * 2, MAX_RETRY_WAIT)) {
       try {
-        await readSubscriptions(pub, groups)
+        if (pub.readable) await readSubscriptions(pub, groups)
         await pub.send(frames)
-        stats.forwarded++
-        return
+        return true
       } catch (error) {
         if (stopping) {
           abandoned = true
-          return
+          return false
         }
         if (!lossless || !isEAGAIN(error)) {
+          stats.failed++
           debug('publish failed: %s', (error as Error).message)
-          return
+          return false
         }
         stats.stalls++
         await new Promise((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait)))
@@ -138,8 +138,8 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
     }
   }
   // One send at a time: zeromq.js allows a single pending send per socket.
-  let sending: Promise<void> = Promise.resolve()
-  const publish = (frames: Frames): Promise<void> => (sending = sending.then(() => publishOnce(frames)))
+  let sending: Promise<boolean> = Promise.resolve(true)
+  const publish = (frames: Frames): Promise<boolean> => (sending = sending.then(() => publishOnce(frames)))
 
   const heartbeat = encodeControl('h', HEARTBEAT_TOPIC)
   // At most one heartbeat waits at a time: a relay stalled by a slow listener
@@ -198,12 +198,20 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
         debug('dropped a message of %d frames on the relay-only topic %s', frames.length, topic.toString('utf8', 0, topic.length - 1))
         continue
       }
-      await publish(frames)
+      if (await publish(frames)) stats.forwarded++
       // Each work group of the signal gets the same frames once more, on one member's topic.
       if (groups.size > 0) for (const member of groups.pick(topic)) await publish([member, frames[1] as Buffer, frames[2] as Buffer])
     }
   } catch (error) {
-    if (!stopping) debug('receive loop ended: %s', (error as Error).message)
+    if (stopping) return
+    // A relay that cannot read any more must not linger heartbeating as if it were
+    // alive: close, end the worker, and let the host (or a survivor) take over.
+    debug('receive loop ended: %s', (error as Error).message)
+    clearInterval(beat)
+    pull.close()
+    pub.close()
+    zap?.close()
+    port.close()
   }
 }
 
@@ -349,10 +357,13 @@ export class RelayHost extends EventEmitter {
   async stats(): Promise<RelayStats | undefined> {
     const worker = this.#worker
     if (worker === undefined) return undefined
+    const exited = once(worker, 'exit').then(() => undefined)
     worker.postMessage({ type: 'stats' } satisfies ToRelay)
     for (;;) {
-      const [message] = (await once(worker, 'message')) as [ToHost]
-      if (message.type === 'stats') return message.stats
+      // A relay that ends meanwhile has no counters to give.
+      const reply = await Promise.race([once(worker, 'message').then(([message]) => message as ToHost), exited])
+      if (reply === undefined) return undefined
+      if (reply.type === 'stats') return reply.stats
     }
   }
 

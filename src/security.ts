@@ -135,8 +135,8 @@ export class ZapHandler {
         const status = ok ? ['200', 'OK'] : ['400', 'Key not allowed']
         await this.#router.send([routing as Buffer, empty as Buffer, version as Buffer, id as Buffer, ...status, client ?? '', ''])
       }
-    } catch {
-      // The socket closed with the relay.
+    } catch (error) {
+      debug('authentication handler ended: %s', (error as Error).message)
     }
   }
 

@@ -84,6 +84,9 @@ t.test('payloads JSON cannot carry faithfully are refused', async (t) => {
   for (let i = 0; i < 40; i++) deep = [deep]
   t.equal(encodePayload(deep, 1024), '['.repeat(40) + '"bottom"' + ']'.repeat(40), 'deep nesting takes the precise path')
   t.throws(() => encodePayload(undefined, 1024), InvalidPayloadError, 'undefined alone is not JSON')
+  t.throws(() => encodePayload([1, undefined], 1024), { code: 'ERR_PYVENT_INVALID_PAYLOAD', message: /undefined in an array/ })
+  t.throws(() => encodePayload({ m: new Map([[1, 2]]) }, 1024), { message: /Cannot send a Map/ })
+  t.throws(() => encodePayload({ s: new Set([1]) }, 1024), { message: /Cannot send a Set/ })
 })
 
 t.test('a payload over the size limit is refused with its size', async (t) => {

@@ -169,3 +169,21 @@ t.test('disconnect removes listeners and their subscription', async (t) => {
   await marker
   t.equal((await peer.stats()).received, 1, 'only the marker arrived')
 })
+
+t.test('disconnect(signal) spares pending waits; a listener that disconnects itself stops mid-batch', async (t) => {
+  const { host, peer } = await pair(t)
+  const wait = peer.waitFor('d2', { timeout: 20_000 })
+  peer.connect('d2', () => undefined)
+  t.equal(peer.disconnect('d2'), 1, 'only the listener went')
+  let calls = 0
+  const once = peer.connect('batch', () => {
+    calls++
+    peer.disconnect('batch', once)
+  })
+  await peer.ready()
+  // Ten events in one tick travel as one message.
+  await Promise.all(Array.from({ length: 10 }, (_, i) => host.send('batch', i)))
+  await host.send('d2', 'still waiting')
+  t.equal((await wait).payload, 'still waiting')
+  t.equal(calls, 1, 'called once, not for the rest of its batch')
+})
