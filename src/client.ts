@@ -100,6 +100,8 @@ export class Client {
   readonly #expected = new Map<string, Map<string, number>>()
   /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
   readonly #probes = new Map<string, () => void>()
+  /** Wakes every probe sleeping between two attempts (on close). */
+  readonly #probeWakers = new Set<() => void>()
   #probeCount = 0
   /** Messages queued so far, and how many of them a returned probe proved forwarded. */
   #queued = 0
@@ -229,7 +231,7 @@ export class Client {
         const item = queue[0] as Batch | Frames
         if (Array.isArray(item)) await this.#push.send(item)
         else {
-          await this.#push.send(encodeEvents(topicFrame(item.signal), { ...item, node: this.#node }, item.payloads))
+          await this.#push.send(encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads))
           this.#queuedChars -= item.chars - item.payloads.length
         }
         queue.shift()
@@ -282,9 +284,11 @@ export class Client {
         let timer: NodeJS.Timeout | undefined
         await new Promise<void>((resolve) => {
           wake = resolve
+          this.#probeWakers.add(resolve)
           timer = setTimeout(resolve, Math.min(interval, left))
         })
         clearTimeout(timer)
+        if (wake !== undefined) this.#probeWakers.delete(wake)
         interval = Math.min(interval * 2, MAX_PROBE_INTERVAL)
       }
     } finally {
@@ -399,6 +403,7 @@ export class Client {
     this.#push.close()
     this.#sub.close()
     this.#wake()
+    for (const wake of this.#probeWakers) wake()
     debug('closed')
   }
 }

@@ -252,23 +252,22 @@ export function encodePayload(payload: unknown, limit: number): string {
   return text
 }
 
-/** Header of an event batch or request. */
+/** Header of an event batch or request (the sending node's id travels beside it). */
 export interface EventHeader {
   kind: 'e' | 'q'
   sender: string
-  node: string
   seq: number
   time: number
   request?: string
 }
 
 /** Builds the frames of an event batch (or request) from already-encoded payloads. */
-export function encodeEvents(topic: Buffer, header: EventHeader, payloads: string[]): Frames {
+export function encodeEvents(topic: Buffer, header: EventHeader, node: string, payloads: string[]): Frames {
   const head: Record<string, unknown> = {
     v: PROTOCOL_VERSION,
     k: header.kind,
     s: header.sender,
-    n: header.node,
+    n: node,
     q: header.seq,
     t: header.time
   }

@@ -576,12 +576,24 @@ export class Node extends EventEmitter<NodeEventMap> {
     client.enqueueFrames(encodeReply(REPLY_PREFIX + message.node, message.request, ok, json))
   }
 
+  /** Signals whose listener failures were already turned into a process warning. */
+  readonly #warned = new Set<string>()
+
   #report(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error)
-    else {
-      const code = (error as ListenerError).code
-      process.emitWarning(error.message, { type: error.name, ...(code === undefined ? {} : { code }) })
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error)
+      return
     }
+    // Without an 'error' listener: a warning, once per failing signal; the rest go to debug.
+    const signal = error instanceof ListenerError ? error.signal : undefined
+    if (signal !== undefined && this.#warned.has(signal)) {
+      debug('%s (warned before)', error.message)
+      return
+    }
+    if (signal !== undefined) this.#warned.add(signal)
+    const code = (error as ListenerError).code
+    const more = signal === undefined ? '' : ' (further failures on this signal: DEBUG=pyvent:node, or listen for "error")'
+    process.emitWarning(error.message + more, { type: error.name, ...(code === undefined ? {} : { code }) })
   }
 
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */

@@ -21,7 +21,7 @@ const header = (fields: Record<string, unknown>) => Buffer.from(JSON.stringify({
 const event = { k: 'e', s: 'pyvent', n: NODE, q: 7, t: 1700000000000 }
 
 t.test('an event batch round-trips', async (t) => {
-  const frames = encodeEvents(topicFrame('order-food'), { kind: 'e', sender: 'shop.front', node: NODE, seq: 3, time: 42 }, [
+  const frames = encodeEvents(topicFrame('order-food'), { kind: 'e', sender: 'shop.front', seq: 3, time: 42 }, NODE, [
     encodePayload({ food: 'sushi' }, 1024),
     encodePayload([1, 'two', null], 1024)
   ])
@@ -40,7 +40,7 @@ t.test('an event batch round-trips', async (t) => {
 })
 
 t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
-  const request = decode(wire(encodeEvents(topicFrame('add'), { kind: 'q', sender: 'pyvent', node: NODE, seq: 0, time: 1, request: 'r1' }, ['[1,2]'])))
+  const request = decode(wire(encodeEvents(topicFrame('add'), { kind: 'q', sender: 'pyvent', seq: 0, time: 1, request: 'r1' }, NODE, ['[1,2]'])))
   t.match(request, { kind: 'q', signal: 'add', request: 'r1', payloads: [[1, 2]] })
   t.same(decode(wire(encodeReply('$r.abc', 'r1', true, '3'))), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
   t.same(decode(wire(encodeControl('p', '$p.abc.1'))), { kind: 'p', topic: '$p.abc.1' })
@@ -50,7 +50,7 @@ t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
 t.test('group topics carry the signal and group', async (t) => {
   const topic = groupTopic('resize', 'workers', NODE)
   t.same(parseGroupTopic(topic), ['resize', 'workers', NODE])
-  const message = decode(wire(encodeEvents(topicFrame(topic), { kind: 'e', sender: 'pyvent', node: NODE, seq: 4, time: 1 }, ['1'])))
+  const message = decode(wire(encodeEvents(topicFrame(topic), { kind: 'e', sender: 'pyvent', seq: 4, time: 1 }, NODE, ['1'])))
   t.match(message, { kind: 'e', topic, signal: 'resize', group: 'workers', seq: 4 })
   for (const bad of ['$gx', '$g[', '$g[1,2,3]', '$g["a","b"]', '$g["a","","c"]', '$g{}']) {
     t.equal(parseGroupTopic(bad), undefined, bad)
