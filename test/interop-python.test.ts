@@ -49,7 +49,7 @@ async function relayNode(t: Test): Promise<{ node: Node; port: number }> {
 
 const probe = spawnSync(PYTHON, ['-I', '-c', 'import zmq'], { encoding: 'utf8' })
 if (probe.error !== undefined || probe.status !== 0) {
-  // Not a skip: CI installs python3-zmq (.ci/run), and this test is the proof that the protocol document is enough.
+  // Failing, not skipping, on purpose: CI installs python3-zmq (.ci/run), and this test is the proof that the protocol document is enough.
   t.fail(
     `${PYTHON} cannot import zmq (${probe.error?.message ?? probe.stderr.trim().split('\n').pop()}). ` +
       'Install the system package: apt-get install python3-zmq.'
