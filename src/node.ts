@@ -29,8 +29,12 @@ import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal
 
 const debug = createDebug('pyvent:node')
 
-/** After a takeover, the new relay waits this long before forwarding, so clients of the old one resubscribe first. */
-const TAKEOVER_HOLD = 50
+/**
+ * A new relay waits this long after binding before it forwards anything, so
+ * that clients already waiting for a relay (after a failover, or started before
+ * any relay) reconnect and resubscribe before the events they queued pass by.
+ */
+const RELAY_HOLD = 50
 /** The prefix of every node's private reply topic. */
 const REPLY_PREFIX = '$r.'
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
@@ -198,17 +202,17 @@ export class Node extends EventEmitter<NodeEventMap> {
    */
   async startServer(): Promise<boolean> {
     await this.#start()
-    return this.#host(0)
+    return this.#host()
   }
 
   /**
    * Tries to bind the relay, once at a time. A node that stopped while the
    * relay was binding releases it at once: stop() promises free ports.
    */
-  #host(hold: number): Promise<boolean> {
+  #host(): Promise<boolean> {
     if (this.#relay.running) return Promise.resolve(true)
     this.#hosting ??= this.#relay
-      .start(this.#options, hold)
+      .start(this.#options, RELAY_HOLD)
       .then(async (hosting) => {
         if (!hosting) return false
         if (this.#state !== 'started' && this.#state !== 'starting') {
@@ -239,7 +243,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   async #boot(): Promise<void> {
     this.#state = 'starting'
     try {
-      if (this.#options.server) await this.#host(0)
+      if (this.#options.server) await this.#host()
     } catch (error) {
       this.#state = 'idle'
       throw error
@@ -265,7 +269,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   /** The relay looks gone: if this node may serve, try to take it over. */
   #takeOver(): void {
     if (!this.#options.server || this.#relay.running || this.#hosting !== undefined || this.#state !== 'started') return
-    this.#host(TAKEOVER_HOLD).then(
+    this.#host().then(
       (hosting) => hosting && debug('took the relay over'),
       (error: unknown) => this.#report(error as Error)
     )

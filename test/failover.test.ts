@@ -39,7 +39,7 @@ t.test('with no node that may serve, clients keep their queues until a relay app
     await sender.stop()
     await listener.stop()
   })
-  const got = listener.waitFor('late')
+  const got = listener.waitFor('late', { timeout: 20_000 })
   const listenerReady = listener.ready()
   const sent = sender.send('late', { n: 1 })
   // Now a relay appears (a node that only serves).
