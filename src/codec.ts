@@ -20,10 +20,10 @@ import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from './erro
 export const PROTOCOL_VERSION = 1
 
 /** Signal names starting with this character are reserved for the protocol. */
-export const RESERVED_PREFIX = '$'
+const RESERVED_PREFIX = '$'
 
 /** The longest signal or sender name, in UTF-8 bytes. */
-export const MAX_NAME_BYTES = 255
+const MAX_NAME_BYTES = 255
 
 /** The longest topic (a group topic is the longest kind), in UTF-8 bytes. */
 export const MAX_TOPIC_BYTES = 2048
@@ -36,7 +36,7 @@ export const HEARTBEAT_TOPIC = '$h'
  * `$g["<signal>","<group>","<node id>"]`; the relay sends each event of the
  * signal to one member per group, on that member's topic.
  */
-export const GROUP_PREFIX = '$g'
+const GROUP_PREFIX = '$g'
 
 /** The topic on which the relay hands `node` its share of `signal` for `group`. */
 export function groupTopic(signal: string, group: string, node: string): string {
@@ -58,8 +58,6 @@ export function parseGroupTopic(topic: string): [string, string, string] | undef
   return parts as [string, string, string]
 }
 
-/** Kinds of message, as written in the header's `k` field. */
-export type MessageKind = 'e' | 'q' | 'r' | 'p' | 'h'
 
 /** A batch of events (`e`) or one request (`q`). */
 export interface EventMessage {

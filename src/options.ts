@@ -197,6 +197,6 @@ export function frameLimit(options: ResolvedOptions): number {
 
 /** The ZeroMQ endpoint of the relay's publisher (`pub`) or pull (`pull`) socket. */
 export function endpoint(options: ResolvedOptions, which: 'pub' | 'pull'): string {
-  const host = options.host.includes(':') ? `[${options.host}]` : options.host
+  const host = isIPv6(options) ? `[${options.host}]` : options.host
   return `tcp://${host}:${which === 'pub' ? options.port : options.port + 1}`
 }

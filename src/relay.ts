@@ -220,7 +220,7 @@ export async function runRelay(config: RelayConfig, port: MessagePort): Promise<
  * subscribes to its own group topic, and its subscription goes away when it
  * unsubscribes or its connection drops. Only topics are read, never payloads.
  */
-export class GroupTable {
+class GroupTable {
   /** Signal topic frame (latin1, NUL included) -> group -> members' topic frames. */
   readonly #bySignal = new Map<string, Map<string, { members: Buffer[]; next: number }>>()
 

@@ -87,7 +87,7 @@ export function curveFromEnv(env: NodeJS.ProcessEnv): CurveOptions | undefined {
 const Z85_CHARS = '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#'
 
 /** Z85 text of binary data whose length is a multiple of 4 (a 32-byte key gives 40 characters). */
-export function z85(data: Buffer): string {
+function z85(data: Buffer): string {
   let text = ''
   for (let i = 0; i < data.length; i += 4) {
     let value = data.readUInt32BE(i)
