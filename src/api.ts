@@ -101,7 +101,12 @@ export function stats(): Promise<NodeStats> {
   return defaultNode().stats()
 }
 
+/** {@inheritDoc Node.flush} */
+export function flush(): Promise<void> {
+  return node?.flush() ?? Promise.resolve()
+}
+
 /** {@inheritDoc Node.stop} */
-export function stop(): Promise<void> {
-  return node?.stop() ?? Promise.resolve()
+export function stop(): Promise<boolean> {
+  return node?.stop() ?? Promise.resolve(true)
 }

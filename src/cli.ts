@@ -33,10 +33,10 @@ export interface CliIO {
   /** Where status lines and error messages go. @default process.stderr */
   stderr: NodeJS.WritableStream
   /**
-   * Where `send` and `request` read their payload when the argument is absent
-   * (unless it is a terminal). @default process.stdin
+   * Where `send` and `request` read their payload when the payload argument is
+   * `-`, and only then. @default process.stdin
    */
-  stdin: NodeJS.ReadableStream & { isTTY?: boolean }
+  stdin: NodeJS.ReadableStream
   /** Where `PYVENT_PORT` and `PYVENT_HOST` are read when `--port` and `--host` are absent. @default process.env */
   env: NodeJS.ProcessEnv
   /**
@@ -81,8 +81,10 @@ interface Call {
   command: CommandName
   /** The signal names: one for send, wait and request; any number for listen. */
   signals: string[]
-  /** The payload argument, parsed; `undefined` when absent (JSON never parses to `undefined`). */
+  /** The payload argument, parsed; `undefined` when absent or `-` (JSON never parses to `undefined`). */
   payload: unknown
+  /** The payload argument was `-`: read the payload from standard input. */
+  payloadFromStdin: boolean
   sender: string | undefined
   timeout: number | undefined
   all: boolean
@@ -188,9 +190,14 @@ function parseJson(text: string, where: string, command: CommandName): unknown {
   }
 }
 
-/** The payload argument, else standard input unless it is a terminal; `undefined` (sent as `{}`) when both are empty. */
+/**
+ * The payload argument, or standard input read to its end when the argument is
+ * `-`; `undefined` (sent as `{}`) when the argument is absent or the input empty.
+ * Standard input is read only for `-`: a command run with an open pipe that
+ * never ends (exec() from Node, a `while read` loop) must not wait on it.
+ */
 async function readPayload(call: Call, io: CliIO): Promise<unknown> {
-  if (call.payload !== undefined || io.stdin.isTTY === true) return call.payload
+  if (!call.payloadFromStdin) return call.payload
   const chunks: Buffer[] = []
   for await (const chunk of io.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
   const text = Buffer.concat(chunks).toString('utf8')
@@ -274,18 +281,19 @@ async function runServe(call: Call, io: CliIO): Promise<number> {
 const COMMANDS: Record<CommandName, Command> = {
   send: {
     synopsis: 'send <signal> [json] [options]',
-    summary: 'send one event (payload from [json] or standard input)',
+    summary: 'send one event (payload [json], - for standard input)',
     arity: [1, 2],
     missing: '<signal>',
     options: { sender: 'the sender name listeners filter on (default: pyvent)' },
     details: [
       'Sends one event and exits with 0 once the relay has forwarded it. The payload is',
-      'the [json] argument; without it, standard input (unless it is a terminal) read to',
-      'its end; when both are absent or empty, it is {}.',
+      'the [json] argument; with - instead, standard input read to its end. Standard',
+      'input is read only for -. Without [json], or with - and empty input, it is {}.',
       '',
       'Examples:',
       `  pyvent send order-food '{"food":"sushi"}'`,
-      `  echo '{"food":"ramen"}' | pyvent send order-food --sender kitchen`
+      `  echo '{"food":"ramen"}' | pyvent send order-food - --sender kitchen`,
+      '  pyvent send build-done'
     ].join('\n'),
     run: runSend
   },
@@ -339,12 +347,13 @@ const COMMANDS: Record<CommandName, Command> = {
       timeout: 'give up after this many milliseconds (default: 5000)'
     },
     details: [
-      'Sends a request (payload as for send) and prints the first reply as one line of',
-      'JSON. Exits with 1 if no responder answered within --timeout, or if the responder',
-      'failed.',
+      'Sends a request and prints the first reply as one line of JSON. The payload is as',
+      'for send: the [json] argument, standard input for -, else {}. Exits with 1 if no',
+      'responder answered within --timeout, or if the responder failed.',
       '',
-      'Example:',
-      `  pyvent request add '{"a":1,"b":2}'`
+      'Examples:',
+      `  pyvent request add '{"a":1,"b":2}'`,
+      `  echo '{"a":1,"b":2}' | pyvent request add -`
     ].join('\n'),
     run: runRequest
   },
@@ -486,7 +495,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { help: string } | Call 
   return {
     command: name,
     signals,
-    payload: json === undefined ? undefined : parseJson(json, 'argument', name),
+    payload: json === undefined || json === '-' ? undefined : parseJson(json, 'argument', name),
+    payloadFromStdin: json === '-',
     sender,
     // setTimeout's limit: a longer timeout would fire at once.
     timeout: integer('--timeout', values.timeout, 0, MAX_TIMEOUT, name),

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Push, Subscriber } from 'zeromq'
 import {
@@ -18,7 +19,9 @@ import {
   ReplyMessage,
   topicFrame
 } from './codec'
-import { endpoint, frameLimit, isIPv6, ResolvedOptions } from './options'
+import { endpoint, frameLimit, ResolvedOptions } from './options'
+import { GapTracker } from './sequence'
+import { baseSocketOptions, isEAGAIN } from './sockets'
 
 const debug = createDebug('pyvent:client')
 
@@ -36,8 +39,10 @@ const MAX_QUEUED_CHARS = 64 * 1024
 const RECONNECT_INTERVAL = 25
 /** Longest pause between two probes of one readiness check. */
 const MAX_PROBE_INTERVAL = 200
-/** Most (node, signal) streams whose sequence numbers are tracked for gap detection. */
-const MAX_TRACKED_STREAMS = 10_000
+/** Longest pause between two looks at the socket of a client that polls (in a worker thread). */
+const MAX_POLL_INTERVAL = 8
+/** Messages a polling client takes in a row before it lets its thread's event loop run. */
+const POLL_BATCH = 256
 
 /** Counters of a client. */
 export interface ClientStats {
@@ -76,15 +81,20 @@ interface Batch {
 }
 
 const RESOLVED = Promise.resolve()
+/** libzmq's option number of the send high-water mark. */
+const ZMQ_SNDHWM = 23
 
-/** Whether a ZeroMQ error means "not now" (a full queue, or a receive timeout). */
-export function isEAGAIN(error: unknown): boolean {
-  return (error as { code?: string }).code === 'EAGAIN'
+/** A fresh set of client counters. */
+export function emptyClientStats(): ClientStats {
+  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
 }
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)))
 
 /** The client half of a node. */
 export class Client {
-  readonly stats: ClientStats = { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
+  /** Counters, owned by the node so they outlive this client. */
+  readonly stats: ClientStats
   readonly #options: ResolvedOptions
   readonly #node: string
   readonly #handlers: ClientHandlers
@@ -97,7 +107,16 @@ export class Client {
   #flushing = false
   #sealScheduled = false
   #waiters: (() => void)[] = []
-  readonly #expected = new Map<string, Map<string, number>>()
+  readonly #gaps: GapTracker
+  /**
+   * Whether this client polls instead of leaving an operation pending. In a worker
+   * thread a pending receive or send aborts the whole process when the thread is
+   * torn down (zeromq.js issue 411), so there every receive and send is made
+   * only when it can complete at once.
+   */
+  readonly #polling = !isMainThread
+  /** The largest message the relay takes, once it has said (in a probe's answer). */
+  #relayLimit: number | undefined
   /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
   readonly #probes = new Map<string, () => void>()
   /** Wakes every probe sleeping between two attempts (on close). */
@@ -116,35 +135,42 @@ export class Client {
   /** Next sequence number per signal; owned by the node so it survives a restart. */
   readonly #seqs: Map<string, number>
 
-  constructor(options: ResolvedOptions, node: string, seqs: Map<string, number>, handlers: ClientHandlers) {
+  constructor(
+    options: ResolvedOptions,
+    node: string,
+    state: { seqs: Map<string, number>; stats: ClientStats; gaps: GapTracker },
+    handlers: ClientHandlers
+  ) {
     this.#options = options
     this.#node = node
-    this.#seqs = seqs
+    this.#seqs = state.seqs
+    this.stats = state.stats
+    this.#gaps = state.gaps
     this.#handlers = handlers
     this.#batchChars = Math.min(MAX_BATCH_CHARS, Math.floor(options.maxMessageSize / 4))
     const hwm = options.highWaterMark
-    const curve = options.curve
-    const keys =
-      curve === undefined
-        ? {}
-        : { curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
+    const base = baseSocketOptions(options, 'client')
     this.#push = new Push({
-      ...keys,
-      ipv6: isIPv6(options),
+      ...base,
       sendHighWaterMark: hwm,
+      ...(this.#polling ? { sendTimeout: 0 } : {}),
       linger: options.linger,
       reconnectInterval: RECONNECT_INTERVAL
     })
     this.#sub = new Subscriber({
-      ...keys,
-      ipv6: isIPv6(options),
+      ...base,
       receiveHighWaterMark: hwm,
       maxMessageSize: frameLimit(options),
       // A receive that sees nothing for this long means the relay is silent: see #receiveLoop.
-      receiveTimeout: options.relayTimeout,
+      receiveTimeout: this.#polling ? 0 : options.relayTimeout,
       reconnectInterval: RECONNECT_INTERVAL,
       linger: 0
     })
+    // Subscriptions travel to the relay as messages on the subscriber's outbound
+    // queue, which ZeroMQ caps at 1,000 by default and then drops silently. No cap:
+    // every subscription arrives, however many are made at once. (zeromq.js types
+    // no send options on a Subscriber; the native option is there.)
+    ;(this.#sub as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_SNDHWM, 0)
     this.#push.connect(endpoint(options, 'pull'))
     this.#sub.connect(endpoint(options, 'pub'))
     debug('connected to %s / %s', endpoint(options, 'pub'), endpoint(options, 'pull'))
@@ -160,8 +186,7 @@ export class Client {
   unsubscribe(topic: string): void {
     if (this.#closed) return
     this.#sub.unsubscribe(topic === '' ? '' : topicFrame(topic))
-    if (topic === '') this.#expected.clear()
-    else this.#expected.delete(topic)
+    this.#gaps.forget(topic === '' ? undefined : topic)
   }
 
   /**
@@ -229,11 +254,18 @@ export class Client {
     try {
       while (queue.length > 0 && !this.#closed) {
         const item = queue[0] as Batch | Frames
-        if (Array.isArray(item)) await this.#push.send(item)
-        else {
-          await this.#push.send(encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads))
-          this.#queuedChars -= item.chars - item.payloads.length
+        const frames = Array.isArray(item) ? item : encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads)
+        for (let wait = 0; ; wait = Math.min(wait + 1, MAX_POLL_INTERVAL)) {
+          try {
+            await this.#push.send(frames)
+            break
+          } catch (error) {
+            // A polling client's socket is full: wait, then try again.
+            if (!this.#polling || !isEAGAIN(error) || this.#closed) throw error
+            await pause(wait)
+          }
         }
+        if (!Array.isArray(item)) this.#queuedChars -= item.chars - item.payloads.length
         queue.shift()
         if (this.#waiters.length > 0 && this.#queuedChars < MAX_QUEUED_CHARS / 2) this.#wake()
       }
@@ -318,22 +350,45 @@ export class Client {
     // Heartbeats only while reading: a node that does not read must not let them
     // pile up in its queue, or a lossless relay would end up waiting for it.
     sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
+    let heard = Date.now()
+    let idle = 0
+    let taken = 0
     while (this.#wanted()) {
+      if (this.#polling) {
+        // Never a receive pending in a worker thread: look, and wait a little if there is nothing.
+        if (taken >= POLL_BATCH || !sub.readable) {
+          if (taken < POLL_BATCH) idle = Math.min(idle + 1, MAX_POLL_INTERVAL)
+          taken = 0
+          if (Date.now() - heard > this.#options.relayTimeout) {
+            heard = Date.now()
+            this.#silent()
+          }
+          await pause(idle)
+          continue
+        }
+        idle = 0
+        taken++
+      }
       let frames: Buffer[]
       try {
         frames = await sub.receive()
       } catch (error) {
         if (this.#closed) break
         if (isEAGAIN(error)) {
-          debug('nothing from the relay for %d ms', this.#options.relayTimeout)
-          this.#handlers.suspect()
+          if (!this.#polling) this.#silent()
         } else debug('receive failed: %s', (error as Error).message)
         continue
       }
+      heard = Date.now()
       this.#handle(frames)
     }
     if (!this.#closed) sub.unsubscribe(topicFrame(HEARTBEAT_TOPIC))
     this.#receiving = false
+  }
+
+  #silent(): void {
+    debug('nothing from the relay for %d ms', this.#options.relayTimeout)
+    this.#handlers.suspect()
   }
 
   #handle(frames: Buffer[]): void {
@@ -371,25 +426,19 @@ export class Client {
   }
 
   #track(message: EventMessage): void {
-    let streams = this.#expected.get(message.signal)
-    if (streams === undefined) {
-      if (this.#expected.size >= MAX_TRACKED_STREAMS) this.#expected.clear()
-      streams = new Map()
-      this.#expected.set(message.signal, streams)
-    }
-    const expected = streams.get(message.node)
-    if (expected !== undefined) {
-      if (message.seq > expected) {
-        this.stats.gaps += message.seq - expected
-        debug('gap of %d events in %s from %s', message.seq - expected, message.signal, message.node)
-      } else if (message.seq < expected) this.stats.duplicates += message.payloads.length
-    } else if (streams.size >= MAX_TRACKED_STREAMS) streams.clear()
-    streams.set(message.node, message.seq + message.payloads.length)
+    this.#gaps.record(message.signal, message.node, message.seq, message.payloads.length)
+    this.stats.gaps = this.#gaps.gaps
+    this.stats.duplicates = this.#gaps.duplicates
   }
 
   /** Whether something was queued that no returned probe has proved forwarded yet. */
   get unflushed(): boolean {
     return this.#queued > this.#forwarded
+  }
+
+  /** How many events and replies were queued that no returned probe has proved forwarded yet. */
+  get unflushedCount(): number {
+    return this.#queued - this.#forwarded
   }
 
   /**

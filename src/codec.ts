@@ -25,8 +25,18 @@ const RESERVED_PREFIX = '$'
 /** The longest signal or sender name, in UTF-8 bytes. */
 const MAX_NAME_BYTES = 255
 
-/** The longest topic (a group topic is the longest kind), in UTF-8 bytes. */
+/**
+ * The longest topic a client may subscribe to, NUL included, in UTF-8 bytes: what
+ * the relay accepts as a subscription (a group topic is the longest kind).
+ */
 export const MAX_TOPIC_BYTES = 2048
+
+/**
+ * The largest topic or header frame, in bytes (docs/PROTOCOL.md section 11):
+ * the room the sockets allow beyond `maxMessageSize`. {@link decode} refuses a
+ * longer one as malformed.
+ */
+export const MAX_ENVELOPE_BYTES = 4096
 
 /** Topic of the relay's heartbeats. */
 export const HEARTBEAT_TOPIC = '$h'
@@ -94,6 +104,8 @@ export interface ReplyMessage {
 export interface ControlMessage {
   kind: 'p' | 'h'
   topic: string
+  /** The relay's `maxMessageSize` in bytes, when the relay announces it (header field `m`). */
+  limit?: number
 }
 
 /** Any decoded message. */
@@ -155,40 +167,140 @@ function describe(value: unknown): string {
   return typeof value
 }
 
-function faithful(this: unknown, key: string, value: unknown): unknown {
-  if (value instanceof Map || value instanceof Set) {
-    throw new InvalidPayloadError(`Cannot send a ${value.constructor.name} (at "${key}"): JSON turns it into {}. Send an array or an object.`)
+/** How a property appears in a path: `.name`, `[3]` or `["odd key"]`. */
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/
+
+/** Where an object met on the precise path sits: its holder and its key there. */
+interface Place {
+  holder: object
+  key: string
+}
+
+/** The longest path an error message spells out; deeper ones start with `payload…`. */
+const MAX_PATH_STEPS = 32
+
+/** The name of the class whose prototype is `proto`, as well as it can be told. */
+function className(proto: unknown): string {
+  const ctor = (proto as { constructor?: unknown } | null)?.constructor
+  return typeof ctor === 'function' && ctor.name !== '' ? ctor.name : 'Object'
+}
+
+function article(name: string): string {
+  return /^[AEIO]/.test(name) ? `an ${name}` : `a ${name}`
+}
+
+/** Why a value is refused: what it is, and why JSON would change it (and what to send instead). */
+type Refusal = [what: string, why: string]
+
+/**
+ * Why `value`, an object JSON would serialise as it is (`toJSON` already
+ * applied), is refused, or `undefined` if it is a plain object or an array.
+ */
+function objectRefusal(value: object): Refusal | undefined {
+  if (Array.isArray(value)) return undefined
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto === Object.prototype || proto === null) return undefined
+  const what = article(className(proto))
+  if (value instanceof Map || value instanceof Set) return [what, 'JSON turns it into {}. Send an array or an object']
+  if (value instanceof Error) return [what, 'JSON loses its message and stack. Send { name, message } or a string']
+  if (value instanceof RegExp) return [what, 'JSON turns it into {}. Send its source as a string']
+  if (isBinary(value)) return binaryRefusal(value)
+  return [
+    `${what} (a class instance without toJSON)`,
+    'JSON keeps only its own properties and loses the class. Send a plain object, or give the class a toJSON method'
+  ]
+}
+
+function isBinary(value: unknown): value is ArrayBufferView | ArrayBuffer {
+  return ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof SharedArrayBuffer
+}
+
+function binaryRefusal(value: object): Refusal {
+  return [
+    article(className(Object.getPrototypeOf(value))),
+    'JSON has no bytes, so the receiver would get an object of numbers or {}. Send an array of numbers or a base64 string'
+  ]
+}
+
+/**
+ * `JSON.stringify` with a replacer that refuses, naming the path, whatever JSON
+ * would change. The slow, precise path: it allocates a little per object.
+ */
+function stringifyFaithfully(payload: unknown): string | undefined {
+  // JSON calls the replacer depth first, so an object's place is current while its
+  // properties are visited; the wrapper JSON puts around the payload has no place.
+  const places = new Map<object, Place>()
+  let lastHolder: object = {}
+  let lastKey = ''
+  const pathTo = (holder: object, key: string): string => {
+    const steps: string[] = []
+    let root = 'payload'
+    for (let at: Place = { holder, key }; ; ) {
+      const up = places.get(at.holder)
+      if (up === undefined) break // at.holder is JSON's wrapper: `at` is the payload itself
+      if (steps.length === MAX_PATH_STEPS) {
+        root = 'payload…'
+        break
+      }
+      steps.push(Array.isArray(at.holder) ? `[${at.key}]` : IDENTIFIER.test(at.key) ? `.${at.key}` : `[${JSON.stringify(at.key)}]`)
+      at = up
+    }
+    return root + steps.reverse().join('')
   }
-  switch (typeof value) {
-    case 'undefined':
-      if (Array.isArray(this)) {
-        throw new InvalidPayloadError(`Cannot send undefined in an array (at index ${key}): JSON turns it into null.`)
+  const refuse = (holder: object, key: string, [what, why]: Refusal): never => {
+    throw new InvalidPayloadError(`Cannot send ${what} at ${pathTo(holder, key)}: ${why}.`)
+  }
+  function replacer(this: object, key: string, value: unknown): unknown {
+    lastHolder = this
+    lastKey = key
+    switch (typeof value) {
+      case 'object': {
+        if (value === null) return value
+        // JSON has already called toJSON; Buffer's would hide the bytes behind {type, data}.
+        const own = Object.getOwnPropertyDescriptor(this, key)
+        if (own !== undefined && own.value !== value && isBinary(own.value)) refuse(this, key, binaryRefusal(own.value))
+        const refusal = objectRefusal(value)
+        if (refusal !== undefined) refuse(this, key, refusal)
+        if (places.has(value)) {
+          // Seen before: a shared object is fine, one of its own ancestors is a cycle.
+          for (let up: object | undefined = this; up !== undefined; up = places.get(up)?.holder) {
+            if (up === value) refuse(this, key, ['a circular reference', 'the object contains itself. Send a tree of data'])
+          }
+        }
+        places.set(value, { holder: this, key })
+        return value
       }
-      return value
-    case 'function':
-    case 'symbol':
-      throw new InvalidPayloadError(
-        `Cannot send a ${typeof value} (at "${key}"): JSON cannot carry it. Send data only.`
-      )
-    case 'bigint':
-      throw new InvalidPayloadError(
-        `Cannot send a BigInt (at "${key}"): JSON cannot carry it. Convert it to a string or number first.`
-      )
-    case 'number':
-      if (!Number.isFinite(value)) {
-        throw new InvalidPayloadError(`Cannot send ${String(value)} (at "${key}"): JSON would turn it into null.`)
-      }
-      return value
-    default:
-      return value
+      case 'undefined':
+        if (Array.isArray(this)) refuse(this, key, ['undefined in an array', 'JSON turns it into null. Send null'])
+        return value
+      case 'function':
+      case 'symbol':
+        return refuse(this, key, [`a ${typeof value}`, 'JSON cannot carry it. Send data only'])
+      case 'bigint':
+        return refuse(this, key, ['a BigInt', 'JSON cannot carry it. Convert it to a string or number first'])
+      case 'number':
+        if (!Number.isFinite(value)) refuse(this, key, [String(value), 'JSON turns it into null'])
+        return value
+      default:
+        return value
+    }
+  }
+  try {
+    return JSON.stringify(payload, replacer)
+  } catch (error) {
+    if (error instanceof InvalidPayloadError) throw error
+    // A getter or toJSON that threw, or nesting too deep for the stack.
+    const near = pathTo(lastHolder, lastKey)
+    throw new InvalidPayloadError(`Cannot send this payload: ${(error as Error).message} (near ${near}).`, { cause: error })
   }
 }
 
 /**
  * Whether JSON.stringify would carry `value` faithfully, checked without
- * allocating: only plain JSON types, finite numbers, and no `toJSON`. `false`
- * sends the caller to the slower, precise path (which also handles cycles:
- * `depth` stops the walk long before a cycle could loop it).
+ * allocating: only strings, finite numbers, booleans, null, arrays and plain
+ * objects, and no `toJSON`. `false` sends the caller to the precise path
+ * (which also handles cycles: `depth` stops the walk long before a cycle could
+ * loop it).
  */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {
@@ -209,7 +321,8 @@ function isPlain(value: unknown, depth: number): boolean {
         }
         return true
       }
-      if (value instanceof Map || value instanceof Set) return false
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return false
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false
       for (const key in value) if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false
       return true
@@ -220,9 +333,22 @@ function isPlain(value: unknown, depth: number): boolean {
 }
 
 /**
- * Serialises one payload to JSON text, refusing what JSON would silently
- * change: functions, symbols, BigInts, cycles, NaN and the infinities.
- * Properties whose value is `undefined` are left out, as JSON does.
+ * Serialises one payload to JSON text, or refuses it with an
+ * {@link InvalidPayloadError} that names the path of the culprit
+ * (`payload.items[3]`, `payload["odd key"]`) when JSON would not carry it
+ * faithfully.
+ *
+ * The rule: a payload is made of plain objects (prototype `Object.prototype`
+ * or `null`; their own enumerable string-keyed properties are sent), arrays,
+ * strings, finite numbers, booleans and `null`. An object with a `toJSON`
+ * method is sent as what `toJSON` returns, which must follow the same rule
+ * (a `Date` is sent as its ISO string). Everything else is refused: functions,
+ * symbols, BigInts, `NaN` and the infinities, `undefined` in an array or as the
+ * whole payload, cycles, and objects of any other class (`Map`, `Set`, `Error`,
+ * `RegExp`, class instances without `toJSON`), binary data included
+ * (`ArrayBuffer`, `DataView`, typed arrays and `Buffer`, whose own `toJSON`
+ * would send `{"type":"Buffer","data":[...]}`). Properties whose value is
+ * `undefined` are left out, as JSON does.
  *
  * @param limit - the largest body allowed, in bytes: the payload's JSON plus the
  *   two brackets of the one-element array it travels in.
@@ -230,8 +356,9 @@ function isPlain(value: unknown, depth: number): boolean {
 export function encodePayload(payload: unknown, limit: number): string {
   let text: string | undefined
   try {
-    text = isPlain(payload, 0) ? JSON.stringify(payload) : JSON.stringify(payload, faithful)
+    text = isPlain(payload, 0) ? JSON.stringify(payload) : stringifyFaithfully(payload)
   } catch (error) {
+    // stringifyFaithfully names its faults; this is a getter that threw during the check.
     if (error instanceof InvalidPayloadError) throw error
     throw new InvalidPayloadError(`Cannot send this payload: ${(error as Error).message}`, { cause: error })
   }
@@ -287,9 +414,23 @@ const CONTROL_HEADERS = {
   h: Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, k: 'h' }))
 }
 
-/** Builds a probe (`p`) or heartbeat (`h`) on `topic`. */
-export function encodeControl(kind: 'p' | 'h', topic: string): Frames {
-  return [topicFrame(topic), CONTROL_HEADERS[kind], EMPTY_BODY]
+/** Optional header fields of a probe or heartbeat. */
+export interface ControlFields {
+  /** The relay's `maxMessageSize` in bytes (header field `m`): a positive safe integer. */
+  limit?: number
+}
+
+/**
+ * Builds a probe (`p`) or heartbeat (`h`) on `topic`. A relay passes
+ * `{ limit: maxMessageSize }` to announce its limit.
+ *
+ * @throws RangeError if `fields.limit` is not a positive safe integer.
+ */
+export function encodeControl(kind: 'p' | 'h', topic: string, fields?: ControlFields): Frames {
+  const limit = fields?.limit
+  if (limit === undefined) return [topicFrame(topic), CONTROL_HEADERS[kind], EMPTY_BODY]
+  if (!isLimit(limit)) throw new RangeError(`The announced limit must be a positive safe integer, got ${String(limit)}.`)
+  return [topicFrame(topic), JSON.stringify({ v: PROTOCOL_VERSION, k: kind, m: limit }), EMPTY_BODY]
 }
 
 function fail(reason: string): never {
@@ -297,12 +438,42 @@ function fail(reason: string): never {
 }
 
 function parseJson(frame: Buffer, what: string): unknown {
+  return parseText(frame, what)[0]
+}
+
+function parseText(frame: Buffer, what: string): [value: unknown, text: string] {
   if (!isUtf8(frame)) fail(`${what} is not valid UTF-8`)
+  const text = frame.toString('utf8')
   try {
-    return JSON.parse(frame.toString('utf8'))
+    return [JSON.parse(text), text]
   } catch {
     return fail(`${what} is not valid JSON`)
   }
+}
+
+/**
+ * What a JSON number must contain to overflow a double (over about 1.8e308), so
+ * JSON.parse turns it into ±Infinity: an exponent of three or more digits, or a
+ * run of 210 or more digits (a mantissa of at most 209 integer digits with a
+ * two-digit exponent stays below 1e308). Strings can match too; the exact check
+ * then walks the parsed value, which normal bodies never pay for.
+ */
+const MAY_OVERFLOW = /\d[eE]\+?\d{3}|\d{210}/
+
+/** Whether `value`, parsed JSON, holds a number JSON.parse turned into ±Infinity. */
+function holdsInfinity(value: unknown): boolean {
+  // A loop, not recursion: a body may nest deeper than the stack allows.
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const item = stack.pop()
+    if (typeof item === 'number') {
+      if (!Number.isFinite(item)) return true
+    } else if (typeof item === 'object' && item !== null) {
+      if (Array.isArray(item)) for (const element of item) stack.push(element)
+      else for (const key in item) stack.push((item as Record<string, unknown>)[key])
+    }
+  }
+  return false
 }
 
 function field<T>(head: Record<string, unknown>, key: string, check: (value: unknown) => value is T, what: string): T {
@@ -315,6 +486,7 @@ const isString = (value: unknown): value is string => typeof value === 'string' 
 const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0
 const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean'
+const isLimit = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0
 
 /**
  * Decodes the frames of one message. Throws a {@link ProtocolError} that
@@ -324,6 +496,8 @@ const isBoolean = (value: unknown): value is boolean => typeof value === 'boolea
 export function decode(frames: Buffer[]): Message {
   if (frames.length !== 3) fail(`expected 3 frames, got ${frames.length}`)
   const [topicBuf, headBuf, bodyBuf] = frames as [Buffer, Buffer, Buffer]
+  if (topicBuf.length > MAX_ENVELOPE_BYTES) fail(`topic frame is longer than ${MAX_ENVELOPE_BYTES} bytes`)
+  if (headBuf.length > MAX_ENVELOPE_BYTES) fail(`header frame is longer than ${MAX_ENVELOPE_BYTES} bytes`)
   const end = topicBuf.length - 1
   if (end < 1 || topicBuf[end] !== NUL) fail('topic frame must be a non-empty name followed by one NUL byte')
   if (topicBuf.indexOf(NUL) !== end) fail('topic frame contains a NUL byte inside the name')
@@ -335,8 +509,9 @@ export function decode(frames: Buffer[]): Message {
   const header = head as Record<string, unknown>
   if (header.v !== PROTOCOL_VERSION) fail(`unsupported protocol version ${JSON.stringify(header.v) ?? 'undefined'}`)
 
-  const body = parseJson(bodyBuf, 'body frame')
+  const [body, bodyText] = parseText(bodyBuf, 'body frame')
   if (!Array.isArray(body)) fail('body frame must be a JSON array')
+  if (MAY_OVERFLOW.test(bodyText) && holdsInfinity(body)) fail('body frame holds a number too large for a double')
 
   const kind = header.k
   switch (kind) {
@@ -375,8 +550,11 @@ export function decode(frames: Buffer[]): Message {
         value: body[0]
       }
     case 'p':
-    case 'h':
-      return { kind, topic }
+    case 'h': {
+      const message: ControlMessage = { kind, topic }
+      if (header.m !== undefined) message.limit = field(header, 'm', isLimit, 'a positive integer')
+      return message
+    }
     default:
       return fail(`unknown message kind ${JSON.stringify(kind) ?? 'undefined'}`)
   }

@@ -30,7 +30,7 @@ export class PyventError extends Error {
   }
 }
 
-/** A `waitFor` or `request` did not see a matching event in time. */
+/** A `waitFor` or `request` did not see a matching event in time, or `flush()` was not confirmed within `linger`. */
 export class TimeoutError extends PyventError {
   /** The time limit that passed, in milliseconds. */
   readonly timeout: number

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { configure, connect, defaultNode, disconnect, emits, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
+export { configure, connect, defaultNode, disconnect, emits, flush, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
 export { Node } from './node'
 export type { EmitOptions, EmittedCall, MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 export { PyventEvent, senderMatches } from './dispatcher'

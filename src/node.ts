@@ -6,9 +6,13 @@
  * @module
  */
 import { EventEmitter } from 'node:events'
+import { writeSync } from 'node:fs'
+import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
-import { Client, ClientStats } from './client'
+import { Client, ClientStats, emptyClientStats } from './client'
+import { diagnose } from './diagnose'
+import { GapTracker } from './sequence'
 import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
 import {
@@ -24,7 +28,8 @@ import {
 } from './errors'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
-import { RelayHost, RelayStats } from './relay'
+import { RelayHost } from './relay-host'
+import type { RelayStats } from './relay'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 
 const debug = createDebug('pyvent:node')
@@ -116,11 +121,30 @@ export type MethodDecorator<T> = <This, Fn extends (this: This, payload: T, even
   context: ClassMethodDecoratorContext<This, Fn>
 ) => void
 
-// Nodes to flush when the process has nothing else to do (see Node#idle).
+// Nodes to flush when the process has nothing else to do (see Node#idle), and
+// to account for when it exits.
 const started = new Set<Node>()
 let exitHookInstalled = false
 function onBeforeExit(): void {
   for (const node of started) node.idle()
+}
+function onExit(): void {
+  let lost = 0
+  for (const node of started) lost += node.unflushed()
+  if (lost === 0) return
+  // Synchronous, and straight to the file descriptor: this is the process's last moment.
+  try {
+    writeSync(
+      2,
+      `pyvent: ${lost} event${lost === 1 ? '' : 's'} sent by this ${threadKind()} may be lost: it exited before the relay confirmed ${lost === 1 ? 'it' : 'them'}. ` +
+        'Call `await pyvent.flush()` (or `await pyvent.stop()`) before process.exit().\n'
+    )
+  } catch {
+    // stderr is closed: nothing left to tell.
+  }
+}
+function threadKind(): string {
+  return isMainThread ? 'process' : 'worker thread'
 }
 
 /**
@@ -148,11 +172,17 @@ export class Node extends EventEmitter<NodeEventMap> {
   /** Every pending waitFor and request: stop() rejects them. */
   readonly #waiters = new Set<{ reject(error: Error): void }>()
   #requestCount = 0
-  /** Next sequence number per signal: kept across restarts, so event ids never repeat. */
-  readonly #seqs = new Map<string, number>()
+  /** Sequence numbers, counters and gap tracking: kept across restarts, so event ids never repeat and stats() adds up. */
+  readonly #wire = { seqs: new Map<string, number>(), stats: emptyClientStats(), gaps: new GapTracker() }
+  /** Sends waiting for the node's first readiness (not yet in the client's queue). */
+  #waitingSends = 0
+  /** A readiness started for listeners in the background, reported once if it fails. */
+  #activation: Promise<void> | undefined
+  /** The relay's counters when this node last stopped hosting it. */
+  #lastRelay: RelayStats | undefined
   #state: State = 'idle'
   #starting: Promise<void> | undefined
-  #stopping: Promise<void> | undefined
+  #stopping: Promise<boolean> | undefined
   #firstReady: Promise<void> | undefined
   #ready = false
   #client: Client | undefined
@@ -248,7 +278,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       this.#state = 'idle'
       throw error
     }
-    const client = new Client(this.#options, this.nodeId, this.#seqs, {
+    const client = new Client(this.#options, this.nodeId, this.#wire, {
       message: (message) => this.#onMessage(message),
       suspect: () => this.#takeOver(),
       demand: () => this.#dispatcher.size + this.#requests.size
@@ -261,6 +291,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     if (!exitHookInstalled) {
       exitHookInstalled = true
       process.on('beforeExit', onBeforeExit)
+      process.on('exit', onExit)
     }
     if (this.#dispatcher.size > 0) client.startReceiving()
     debug('started (node %s, %s)', this.nodeId, this.#relay.running ? 'relay' : 'client')
@@ -288,13 +319,8 @@ export class Node extends EventEmitter<NodeEventMap> {
       return
     }
     if (this.#state !== 'started') throw new StoppedError('The node was stopped before it was ready.')
-    const { host, port, readyTimeout, server, curve } = this.#options
-    const hint =
-      curve !== undefined
-        ? `This node uses CURVE: check that its serverPublicKey is the relay's and that the relay allows its publicKey.`
-        : server
-          ? `Another program that does not speak pyvent may hold port ${port} or ${port + 1}, or the relay requires CURVE keys; choose other ports with the port option or PYVENT_PORT.`
-          : `This node may not host the relay (server: false): start a node with server: true, or run \`pyvent serve\`, on that port; if the relay requires CURVE, give this node its keys.`
+    const { host, port, readyTimeout } = this.#options
+    const hint = await diagnose(this.#options)
     throw new RelayUnreachableError(
       `No pyvent relay answered at ${host}:${port} within ${readyTimeout} ms. ${hint}`,
       host,
@@ -382,10 +408,15 @@ export class Node extends EventEmitter<NodeEventMap> {
       this.#client?.startReceiving()
       return
     }
-    this.#readyOnce().catch((error: Error) => {
-      // Stopped on purpose before the relay answered: nothing to report.
-      if (!(error instanceof StoppedError)) this.#report(error)
-    })
+    // Every listener connected meanwhile shares this attempt: one failure, one report.
+    this.#activation ??= this.#readyOnce()
+      .catch((error: Error) => {
+        // Stopped on purpose before the relay answered: nothing to report.
+        if (!(error instanceof StoppedError)) this.#report(error)
+      })
+      .finally(() => {
+        this.#activation = undefined
+      })
   }
 
   /**
@@ -456,7 +487,43 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const client = this.#client
     if (this.#ready && this.#state === 'started' && client !== undefined) return client.enqueue('e', name, sender, json)
-    return this.#readyOnce().then(() => this.#live().enqueue('e', name, sender, json))
+    this.#waitingSends++
+    return this.#readyOnce()
+      .finally(() => this.#waitingSends--)
+      .then(() => this.#live().enqueue('e', name, sender, json))
+  }
+
+  /**
+   * Resolves once everything this node sent before the call has passed the
+   * relay (proven by a round trip through it). Rejects with
+   * {@link TimeoutError} when the relay does not confirm it within `linger`.
+   * Call it before `process.exit()`: an exit does not wait for the relay.
+   *
+   * @example
+   * ```ts
+   * await pyvent.send('job-done', { id: 7 })
+   * await pyvent.flush()
+   * process.exit(0)
+   * ```
+   */
+  async flush(): Promise<void> {
+    if (this.#state === 'idle') return
+    // Sends still waiting for readiness enqueue before this continuation runs.
+    if (this.#waitingSends > 0 || !this.#ready) await this.#readyOnce()
+    const client = this.#live()
+    if (!client.unflushed) return
+    const pending = client.unflushedCount
+    if (await client.probe(this.#options.linger)) return
+    if (this.#client !== client) throw new StoppedError('The node was stopped before the relay confirmed what it sent.')
+    throw new TimeoutError(
+      `The relay did not confirm ${pending} event${pending === 1 ? '' : 's'} within linger (${this.#options.linger} ms): it is unreachable or stalled by a slow listener.`,
+      this.#options.linger
+    )
+  }
+
+  /** Events sent but not proven forwarded (what an exit now could lose). @internal */
+  unflushed(): number {
+    return this.#waitingSends + (this.#client?.unflushedCount ?? 0)
   }
 
   #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
@@ -602,9 +669,8 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
   async stats(): Promise<NodeStats> {
-    const client = this.#client?.stats ?? { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
-    const stats: NodeStats = { ...client, invalid: this.#dispatcher.invalid }
-    const relay = await this.#relay.stats()
+    const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid }
+    const relay = (await this.#relay.stats()) ?? this.#lastRelay
     if (relay !== undefined) stats.relay = relay
     return stats
   }
@@ -618,21 +684,23 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Flushes what was queued (within `linger`), rejects pending waits and
    * requests with {@link StoppedError}, removes every listener, closes the
    * sockets and, if this node hosts the relay, stops it and frees both ports.
+   * Resolves `true` if everything sent was confirmed by the relay (or nothing
+   * was pending), `false` if the flush gave up after `linger`.
    * Idempotent; a later call to any other method starts the node again.
    */
-  stop(): Promise<void> {
-    if (this.#state === 'idle') return Promise.resolve()
+  stop(): Promise<boolean> {
+    if (this.#state === 'idle') return Promise.resolve(true)
     this.#stopping ??= this.#shutdown().finally(() => {
       this.#stopping = undefined
     })
     return this.#stopping
   }
 
-  async #shutdown(): Promise<void> {
+  async #shutdown(): Promise<boolean> {
     // Only wait when a start is in flight: the state must change in this same
     // tick, or a call made right after stop() would see a node about to vanish.
     if (this.#starting !== undefined) await this.#starting.catch(() => undefined)
-    if (this.#state !== 'started') return
+    if (this.#state !== 'started') return true
     this.#state = 'stopping'
     started.delete(this)
     // What is registered now ends with this stop (after the flush, so events that
@@ -651,11 +719,13 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#ready = false
     await this.#hosting
     if (this.#relay.running) {
+      this.#lastRelay = (await this.#relay.stats()) ?? this.#lastRelay
       await this.#relay.stop()
       this.emit('relay', false)
     }
     this.#state = 'idle'
     debug('stopped (%s)', flushed ? 'flushed' : 'not flushed')
+    return flushed
   }
 
 }

@@ -1,6 +1,7 @@
 // The pyvent command line: start() in-process with captured streams for
 // arguments, help and most behaviour; the real bin (dist/cli.js) in child
-// processes for serve, listen, stdin and signals.
+// processes for serve, listen, stdin, shell loops and signals.
+import { exec } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PassThrough, Readable } from 'node:stream'
@@ -8,7 +9,7 @@ import t, { Test } from 'tap'
 // The built files: a node hosts its relay in a worker thread that runs dist/relay-worker.js.
 import { CliIO, start } from '../dist/cli'
 import { Node } from '../dist/node'
-import { Child, deadline, portBlock, spawnNode } from './helpers'
+import { Child, deadline, portBlock, spawnNode, spawnProcess } from './helpers'
 
 const ports = portBlock(__filename)
 const BIN = join(__dirname, '..', 'dist', 'cli.js')
@@ -58,9 +59,16 @@ function capture(stream = new PassThrough()): Capture {
   }
 }
 
-/** A stdin that is a terminal: never read. */
-function terminal(): CliIO['stdin'] {
-  return Object.assign(new PassThrough(), { isTTY: true })
+/** A stdin that has data but never ends, like an inherited pipe: reading it to its end would hang. */
+function neverEnds(): CliIO['stdin'] {
+  const stdin = new PassThrough()
+  stdin.write('{"read":"by mistake"}\n')
+  return stdin
+}
+
+/** `text` quoted for sh. */
+function sh(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`
 }
 
 /** Runs start() with captured output, an empty stdin and an empty environment; stopped in teardown. */
@@ -167,7 +175,7 @@ t.test('bad arguments and bad payloads: one line on stderr, a usage hint, exit c
       usage: /^Usage: pyvent send/
     },
     {
-      argv: ['send', 'x', '--port', port],
+      argv: ['send', 'x', '-', '--port', port],
       io: { stdin: Readable.from(['{"food":', ' oops}']) },
       message: /the payload on standard input is not valid JSON/,
       usage: /^Usage: pyvent send/
@@ -198,13 +206,13 @@ t.test('send and listen: a round trip through start()', async (t) => {
   const argument = run(t, ['send', 'order-food', '{"food":"sushi"}', '--port', port])
   t.equal(await argument.code, 0)
   t.equal(argument.out.text() + argument.err.text(), '', 'send prints nothing')
-  const stdinStrings = run(t, ['send', 'order-food', '--port', port], { stdin: Readable.from(['{"food":', '"ramen"}']) })
+  const stdinStrings = run(t, ['send', 'order-food', '-', '--port', port], { stdin: Readable.from(['{"food":', '"ramen"}']) })
   t.equal(await stdinStrings.code, 0)
   const stdinBytes = new PassThrough()
   stdinBytes.end('{"food":"udon"}\n')
-  t.equal(await run(t, ['send', 'order-food', '--port', port], { stdin: stdinBytes }).code, 0)
-  t.equal(await run(t, ['send', 'order-food', '--port', port], { stdin: terminal() }).code, 0, 'a terminal is not read')
-  t.equal(await run(t, ['send', 'order-food', '--port', port]).code, 0, 'empty stdin')
+  t.equal(await run(t, ['send', 'order-food', '-', '--port', port], { stdin: stdinBytes }).code, 0)
+  t.equal(await run(t, ['send', 'order-food', '--port', port], { stdin: neverEnds() }).code, 0, 'without -, stdin is not read')
+  t.equal(await run(t, ['send', 'order-food', '-', '--port', port]).code, 0, '- with an empty stdin')
 
   const got = (await listener.out.count(5)).map((line) => JSON.parse(line) as Record<string, unknown>)
   t.same(
@@ -297,9 +305,12 @@ t.test('request prints the reply of a library responder; exit 1 for a remote err
   t.equal(added.out.text(), '{"sum":3}\n')
   t.equal(added.err.text(), '')
 
-  const fromStdin = run(t, ['request', 'add', '--port', String(port)], { stdin: Readable.from(['{"a":2,"b":3}']) })
+  const fromStdin = run(t, ['request', 'add', '-', '--port', String(port)], { stdin: Readable.from(['{"a":2,"b":3}']) })
   t.equal(await fromStdin.code, 0)
   t.equal(fromStdin.out.text(), '{"sum":5}\n')
+  const notRead = run(t, ['request', 'add', '{"a":3,"b":4}', '--port', String(port)], { stdin: neverEnds() })
+  t.equal(await notRead.code, 0, 'with a payload argument, stdin is not read')
+  t.equal(notRead.out.text(), '{"sum":7}\n')
 
   const failed = run(t, ['request', 'fail', '--port', String(port)])
   t.equal(await failed.code, 1)
@@ -348,12 +359,12 @@ t.test('serve in-process stops at once when its abort signal has already aborted
   t.ok(await node.startServer())
 })
 
-t.test('the real bin: listen in a child gets what send in a child reads from stdin; SIGTERM exits 0', async (t) => {
+t.test('the real bin: listen in a child gets what send - in a child reads from stdin; SIGTERM exits 0', async (t) => {
   const port = String(ports.next())
   const listener = spawnNode(t, BIN, ['listen', 'order-food', '--port', port])
   await stderrLine(listener, /^pyvent: listening on/)
 
-  const sender = spawnNode(t, BIN, ['send', 'order-food', '--port', port])
+  const sender = spawnNode(t, BIN, ['send', 'order-food', '-', '--port', port])
   sender.process.stdin?.end('{"food":"sushi"}\n')
   t.equal(await sender.exit(), 0)
   t.same(sender.lines, [])
@@ -362,6 +373,47 @@ t.test('the real bin: listen in a child gets what send in a child reads from std
   listener.process.kill('SIGTERM')
   t.equal(await listener.exit(), 0)
   t.equal(listener.lines.length, 1, 'one JSON line on stdout, nothing else')
+})
+
+t.test('the real bin under exec(): send without a payload exits although its stdin stays open', async (t) => {
+  const port = String(ports.next())
+  const listener = spawnNode(t, BIN, ['listen', '--port', port])
+  await stderrLine(listener, /^pyvent: listening on/)
+
+  // exec() gives the child a stdin pipe that this process never writes to nor
+  // closes; 0.1.0 read it to its end whenever it was not a terminal, and hung.
+  let child!: ReturnType<typeof exec>
+  const finished = new Promise<{ code: number | string | undefined; stderr: string }>((resolve) => {
+    child = exec(`${sh(process.execPath)} ${sh(BIN)} send no-payload --port ${port}`, (error, _stdout, stderr) =>
+      resolve({ code: error === null ? 0 : (error.code ?? error.signal ?? undefined), stderr })
+    )
+  })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  t.same(await deadline(finished, 20_000, 'the exit of pyvent send with an open stdin'), { code: 0, stderr: '' })
+  t.match(JSON.parse(await listener.line(/"signal":"no-payload"/)), { sender: 'pyvent', payload: {} }, 'the payload is {}')
+})
+
+t.test('a shell loop fed by a pipe sends every line: send without a payload leaves the loop its input', async (t) => {
+  const port = String(ports.next())
+  const listener = spawnNode(t, BIN, ['listen', '--port', port])
+  await stderrLine(listener, /^pyvent: listening on/)
+
+  // 0.1.0's first send read "b\nc\n" as its payload (not JSON: exit 2), and the loop ended.
+  const script = `printf 'a\\nb\\nc\\n' | while read -r s; do "$NODE" "$BIN" send "$s" --port "$PORT" || exit; done`
+  const loop = spawnProcess(t, 'bash', ['-c', script], { env: { NODE: process.execPath, BIN, PORT: port }, name: 'a while-read loop' })
+  t.equal(await loop.exit(), 0, 'every send in the loop exits 0')
+  // Each send ends with a round trip through the relay, so the events arrive in order.
+  await listener.line(/"signal":"c"/)
+  t.same(
+    listener.lines.map((line) => JSON.parse(line) as { signal: string; payload: unknown }).map(({ signal, payload }) => [signal, payload]),
+    [
+      ['a', {}],
+      ['b', {}],
+      ['c', {}]
+    ]
+  )
 })
 
 t.test('listen stops when its output fails: quietly for a closed pipe (EPIPE), with exit 1 otherwise', async (t) => {

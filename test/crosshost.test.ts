@@ -3,10 +3,11 @@
 // loopback and ports, and a veth pair is the only link between them, so a node
 // in one reaches the relay in the other only through the relay's address on
 // that link. Needs root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2;
-// without them the file is skipped, or fails where CI is set (CI must run it).
+// without them the file is skipped, or fails where CI is set (./requires.ts).
 import { execFileSync } from 'node:child_process'
 import t, { Test } from 'tap'
 import { Child, fixture, portBlock, spawnProcess } from './helpers'
+import { requireSystem } from './requires'
 
 const ports = portBlock(__filename)
 
@@ -121,13 +122,19 @@ async function stopped(t: Test, running: Child, what: string): Promise<void> {
 
 const UNREACHABLE = /^ERROR ERR_PYVENT_RELAY_UNREACHABLE /
 
-const network = createNetwork(t)
-if (typeof network === 'string') {
-  const ci = process.env.CI !== undefined && !/^(|0|false)$/i.test(process.env.CI)
-  // In CI, which runs as root with iproute2 installed (.ci/run), a skip would hide a broken setup.
-  if (ci) t.fail(`${network}. CI must run the cross-host test: run it as root with iproute2 installed.`)
-  else t.plan(0, `${network} (the cross-host test needs root and iproute2)`)
-} else {
+let network: Network | undefined
+// Skipped without root or iproute2, but failed where CI is set: CI runs as root with iproute2 installed (.ci/run).
+const requirement = {
+  what: 'the cross-host test',
+  needs: 'root (or CAP_SYS_ADMIN and CAP_NET_ADMIN) and Debian package iproute2',
+  check: (): string | undefined => {
+    const created = createNetwork(t)
+    if (typeof created === 'string') return created
+    network = created
+    return undefined
+  }
+}
+if (requireSystem(t, requirement) && network !== undefined) {
   const { a, b, addressA, addressB } = network
 
   t.test('a listener on one host receives an event sent from it through a relay on another', async (t) => {

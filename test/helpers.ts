@@ -3,6 +3,7 @@
 import { ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readdirSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
@@ -115,4 +116,26 @@ export function spawnProcess(t: Test, command: string, args: string[], options: 
 /** Spawns `node <script> ...args`: see {@link spawnProcess}. */
 export function spawnNode(t: Test, script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Child {
   return spawnProcess(t, process.execPath, [script, ...args], { env })
+}
+
+/** Resolves `true` if this process can bind `port` on loopback now (and lets it go again). */
+export function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)))
+  })
+}
+
+/**
+ * Resolves once `condition()` holds, looking every few milliseconds; rejects
+ * after `ms`. Only for states no event announces (a foreign process's exit, a
+ * port the OS frees): everything else waits on its event.
+ */
+export async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`Deadline: ${what} did not happen within ${ms} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
 }

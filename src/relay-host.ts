@@ -1,0 +1,161 @@
+/**
+ * The hosting side of a relay: starts the relay process, asks it for its
+ * counters, stops it, and notices when it ends unasked.
+ *
+ * @module
+ */
+import { ChildProcess, fork } from 'node:child_process'
+import { EventEmitter, once } from 'node:events'
+import { createServer, Socket } from 'node:net'
+import { join } from 'node:path'
+import createDebug from 'debug'
+import { ResolvedOptions } from './options'
+import type { RelayConfig, RelayStats } from './relay'
+import type { ToHost, ToRelay } from './relay-process'
+
+const debug = createDebug('pyvent:relay')
+
+/** Longest wait, after the relay process ends, for the OS to report its ports free. */
+const RELEASE_TIMEOUT = 1000
+
+const warnedHosts = new Set<string>()
+
+/** Why `host:port` cannot be bound now, or `undefined` when it can. Warns once when `host` is not this machine's. */
+export function bindProblem(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EADDRNOTAVAIL' && !warnedHosts.has(host)) {
+        warnedHosts.add(host)
+        process.emitWarning(
+          `host ${host} is not an address of this machine, so this node can neither host the relay nor take it over; set server: false, or give every node that may serve an address the clients reach (a shared virtual IP).`,
+          { type: 'PyventWarning', code: 'PYVENT_HOST_NOT_LOCAL' }
+        )
+      }
+      resolve(error.code ?? error.message)
+    })
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)))
+  })
+}
+
+async function bothFree(host: string, port: number): Promise<boolean> {
+  return (await bindProblem(host, port)) === undefined && (await bindProblem(host, port + 1)) === undefined
+}
+
+/**
+ * Owns the relay process of a hosting node. Emits `'lost'` if the process
+ * ends without being asked to.
+ * @internal
+ */
+export class RelayHost extends EventEmitter {
+  #child: ChildProcess | undefined
+  #options: ResolvedOptions | undefined
+  #stopping = false
+
+  /**
+   * Tries to become the relay: resolves `true` if this node now hosts it,
+   * `false` if the address is taken (by another relay or anything else).
+   */
+  async start(options: ResolvedOptions, hold: number): Promise<boolean> {
+    // With CURVE, only a node holding the relay's secret key can serve.
+    if (options.curve !== undefined && options.curve.serverSecretKey === undefined) return false
+    // Cheap check first, so a client does not pay for a process when a relay is already there.
+    if (!(await bothFree(options.host, options.port))) return false
+    this.#options = options
+    const env = { ...process.env }
+    // The relay is plain library code: it needs none of the host's loaders or flags.
+    delete env.NODE_OPTIONS
+    const debugging = createDebug.enabled('pyvent:relay')
+    const child = fork(join(__dirname, 'relay-process.js'), [], {
+      execArgv: [],
+      env,
+      // Its own session: a Ctrl-C meant for the host's terminal does not reach it, and it
+      // holds none of the host's pipes, so `exec()` of a script that hosts it returns
+      // when the script ends.
+      detached: true,
+      // Its debug lines (DEBUG=pyvent:relay) pass through this process's stderr.
+      stdio: ['ignore', 'ignore', debugging ? 'pipe' : 'ignore', 'ipc'],
+      serialization: 'json'
+    })
+    if (child.stderr !== null) {
+      child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk))
+      ;(child.stderr as Socket).unref()
+    }
+    child.on('error', (error) => debug('relay process error: %s', error.message))
+    const exited = once(child, 'exit').then(() => undefined)
+    child.send({ type: 'start', config: { options, hold } satisfies RelayConfig } satisfies ToRelay)
+    const reply = await Promise.race([once(child, 'message').then(([message]) => message as ToHost), exited])
+    if (reply?.type !== 'bound') {
+      await exited
+      return false
+    }
+    this.#child = child
+    this.#stopping = false
+    // The relay never keeps its host alive.
+    this.#release(child)
+    child.once('exit', (code, signal) => {
+      this.#child = undefined
+      if (!this.#stopping) {
+        debug('relay process ended unexpectedly (%s)', signal ?? code)
+        this.emit('lost')
+      }
+    })
+    debug('relay process %d bound', child.pid)
+    return true
+  }
+
+  #hold(child: ChildProcess): void {
+    child.ref()
+    child.channel?.ref()
+  }
+
+  #release(child: ChildProcess): void {
+    child.unref()
+    child.channel?.unref()
+  }
+
+  /** Whether this node hosts a running relay. */
+  get running(): boolean {
+    return this.#child !== undefined
+  }
+
+  /** The relay's counters, or `undefined` when not hosting. */
+  async stats(): Promise<RelayStats | undefined> {
+    const child = this.#child
+    if (child === undefined || !child.connected) return undefined
+    this.#hold(child)
+    try {
+      const exited = once(child, 'exit').then(() => undefined)
+      child.send({ type: 'stats' } satisfies ToRelay)
+      for (;;) {
+        // A relay that ends meanwhile has no counters to give.
+        const reply = await Promise.race([once(child, 'message').then(([message]) => message as ToHost), exited])
+        if (reply === undefined) return undefined
+        if (reply.type === 'stats') return reply.stats
+      }
+    } finally {
+      if (this.#child === child) this.#release(child)
+    }
+  }
+
+  /** Stops the relay and resolves when its process has ended and its ports are free. */
+  async stop(): Promise<void> {
+    const child = this.#child
+    if (child === undefined) return
+    this.#stopping = true
+    // Keep the host alive until the relay has flushed and released its ports.
+    this.#hold(child)
+    // 'close', not 'exit': by then the process handle and the channel are released too.
+    const exited = child.exitCode === null && child.signalCode === null ? once(child, 'close') : Promise.resolve()
+    if (child.connected) child.send({ type: 'stop' } satisfies ToRelay)
+    else child.kill('SIGTERM')
+    await exited
+    this.#child = undefined
+    const { host, port } = this.#options as ResolvedOptions
+    const deadline = Date.now() + RELEASE_TIMEOUT
+    while (Date.now() < deadline && !(await bothFree(host, port))) {
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// A process ends exactly as it would without pyvent: process.exit(n), an
+// uncaught exception or an unhandled rejection give Node's own exit code and
+// stack, in a process that hosts the relay, in one that does not, and in a
+// worker thread (whose end never takes the process with it). Nothing from
+// ZeroMQ's native layer on stderr (zeromq.js issue 411 aborted with SIGABRT).
+import t, { Test } from 'tap'
+import { Node } from '../dist/index.js'
+import { Child, fixture, portBlock, spawnNode } from './helpers'
+
+const ports = portBlock(__filename)
+
+const cases = [
+  { path: 'exit0', code: 0, stderr: undefined },
+  { path: 'exit3', code: 3, stderr: undefined },
+  { path: 'throw', code: 1, stderr: /Error: bug at top level/ },
+  { path: 'listener-throw', code: 1, stderr: /Error: bug in a listener/ },
+  { path: 'reject', code: 1, stderr: /Error: unhandled bug/ }
+] as const
+
+function noNativeAbort(t: Test, child: Child, what: string): void {
+  const text = child.stderr.join('\n')
+  t.notMatch(text, /terminate called|Napi::Error|Aborted/, `${what}: nothing from the native layer on stderr`)
+  t.equal(child.process.signalCode, null, `${what}: not killed by a signal`)
+}
+
+for (const role of ['host', 'client'] as const) {
+  for (const { path, code, stderr } of cases) {
+    t.test(`a process that ${role === 'host' ? 'hosts the relay' : 'does not host the relay'}: ${path}`, async (t) => {
+      const port = ports.next()
+      if (role === 'client') {
+        const relay = new Node({ port })
+        t.teardown(() => relay.stop())
+        t.ok(await relay.startServer(), 'the test process hosts the relay')
+      }
+      const child = spawnNode(t, fixture('exit-path.js'), [String(port), role, path])
+      t.equal(await child.line(/^READY/), `READY ${role === 'host'}`)
+      t.equal(await child.exit(), code, `exit code ${code}, as without pyvent`)
+      noNativeAbort(t, child, path)
+      if (stderr !== undefined) t.match(child.stderr.join('\n'), stderr, 'the error and its stack are on stderr')
+    })
+  }
+}
+
+t.test('process.exit() right after send() says on stderr what may be lost and how to avoid it', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  t.ok(await relay.startServer())
+  const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'exit0'])
+  t.equal(await child.exit(), 0)
+  t.match(child.stderr.join('\n'), /pyvent: 1 event sent by this process may be lost.*await pyvent\.flush\(\)/)
+})
+
+for (const path of ['terminate', 'exit'] as const) {
+  for (const hosting of [true, false]) {
+    t.test(`a worker thread ${hosting ? 'hosting the relay' : 'as a client'}: ${path === 'terminate' ? 'worker.terminate()' : 'process.exit(5) inside it'} ends the thread alone`, async (t) => {
+      const port = ports.next()
+      if (!hosting) {
+        const relay = new Node({ port })
+        t.teardown(() => relay.stop())
+        t.ok(await relay.startServer(), 'the test process hosts the relay')
+      }
+      const child = spawnNode(t, fixture('exit-worker.js'), [String(port), path])
+      t.equal(await child.line(/^READY/), `READY ${hosting}`)
+      t.equal(await child.line(/^WORKER/), `WORKER ${path === 'terminate' ? 1 : 5}`, 'the worker ended with its own code')
+      await child.line('MAIN ALIVE')
+      t.equal(await child.exit(), 0, 'the process lives on and exits by itself')
+      noNativeAbort(t, child, path)
+    })
+  }
+}
