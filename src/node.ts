@@ -487,10 +487,19 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     const client = this.#client
     if (this.#ready && this.#state === 'started' && client !== undefined) return client.enqueue('e', name, sender, json)
+    // Enqueued in the same reaction as readiness, in call order, so a flush()
+    // called after this send() (it awaits the same readiness) comes after it.
     this.#waitingSends++
-    return this.#readyOnce()
-      .finally(() => this.#waitingSends--)
-      .then(() => this.#live().enqueue('e', name, sender, json))
+    return this.#readyOnce().then(
+      () => {
+        this.#waitingSends--
+        return this.#live().enqueue('e', name, sender, json)
+      },
+      (error: unknown) => {
+        this.#waitingSends--
+        throw error
+      }
+    )
   }
 
   /**

@@ -17,7 +17,7 @@ interface Stream {
   holes: [number, number][]
 }
 
-/** Counts events missing from each sender's stream, and repeated ones. @internal */
+/** Counts events missing from each sender's stream, and repeated ones (not part of the public API). */
 export class GapTracker {
   /** Events that have not arrived although later ones of their stream have. */
   gaps = 0

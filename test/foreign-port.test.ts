@@ -233,3 +233,39 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   t.doesNotThrow(() => checked.connect('a'.repeat(255), noop))
   t.doesNotThrow(() => checked.connect('price-in-$', noop))
 })
+
+t.test('one report per failure, however many listeners wait on it', async (t) => {
+  const port = ports.next()
+  const lonely = node(t, port, { server: false })
+  const errors: Error[] = []
+  const first = new Promise<void>((resolve) =>
+    lonely.on('error', (error) => {
+      errors.push(error)
+      resolve()
+    })
+  )
+  for (let i = 0; i < 20; i++) lonely.connect(`signal-${i}`, () => undefined)
+  await deadline(first, READY_TIMEOUT + SLACK, 'the report')
+  // Every other listener's share of the same failure would be reported in this same turn.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.equal(errors.length, 1, 'one error event for 20 listeners')
+  t.match(errors[0]!.message, /No relay runs there, and this node may not host one \(server: false\)/, 'the hint names the real cause')
+})
+
+t.test('the hint says what is wrong: a host name that does not resolve', async (t) => {
+  const unresolvable = new Node({ host: 'no-such-host.invalid', port: ports.next(), readyTimeout: READY_TIMEOUT })
+  t.teardown(() => unresolvable.stop())
+  const error = await unresolvable.ready().catch((caught: unknown) => caught)
+  t.ok(error instanceof RelayUnreachableError)
+  t.match((error as Error).message, /The host name "no-such-host\.invalid" does not resolve/)
+  t.notMatch((error as Error).message, /another program/i, 'not blamed on a program holding the port')
+})
+
+t.test('the hint says what is wrong: an address that is not this machine\'s', async (t) => {
+  // TEST-NET-1 (RFC 5737): never an address of this machine, and nothing answers there.
+  const remote = new Node({ host: '192.0.2.1', port: ports.next(), readyTimeout: READY_TIMEOUT })
+  t.teardown(() => remote.stop())
+  const error = await remote.ready().catch((caught: unknown) => caught)
+  t.ok(error instanceof RelayUnreachableError)
+  t.match((error as Error).message, /192\.0\.2\.1 is not an address of this machine, so this node cannot host one/)
+})
