@@ -6,7 +6,7 @@
  */
 import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
-import { EmitOptions, MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+import { EmitOptions, EmitsDecorator, MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 import type { NodeOptions } from './options'
 import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
@@ -51,7 +51,7 @@ export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Liste
 }
 
 /** {@inheritDoc Node.emits} */
-export function emits(signal: SignalRef, options?: EmitOptions): ReturnType<Node['emits']> {
+export function emits<T = unknown>(signal: SignalRef<T>, options?: EmitOptions): EmitsDecorator<T> {
   defaultNode().emits(signal, options) // validates now; each call emits through the default node of its moment
   return (method, context) => {
     if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')

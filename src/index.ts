@@ -6,7 +6,7 @@
  */
 export { configure, connect, defaultNode, disconnect, emits, flush, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
 export { Node } from './node'
-export type { EmitOptions, EmittedCall, MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+export type { EmitOptions, EmitsDecorator, MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 export { PyventEvent, senderMatches } from './dispatcher'
 export type { Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'

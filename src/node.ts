@@ -63,11 +63,14 @@ export interface EmitOptions {
   sender?: string
 }
 
-/** What a method decorated with `emits` sends: its arguments and what it returned (or resolved). */
-export interface EmittedCall<Args extends unknown[] = unknown[], Result = unknown> {
-  args: Args
-  result: Result
-}
+/**
+ * The decorator `emits(signal)` returns: it accepts methods whose return value
+ * (or resolved value) is the signal's payload type `T`.
+ */
+export type EmitsDecorator<T> = <This, Args extends unknown[], R extends T | PromiseLike<T> | (undefined extends T ? void : never)>(
+  method: (this: This, ...args: Args) => R,
+  context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>
+) => (this: This, ...args: Args) => R
 
 /** Options of `waitFor`. */
 export interface WaitOptions extends ListenOptions {
@@ -420,37 +423,38 @@ export class Node extends EventEmitter<NodeEventMap> {
   }
 
   /**
-   * A decorator for class methods that emits `signal` after each call returns
-   * (after its Promise resolves, for async methods), with payload
-   * `{ args, result }`. The method's return value, thrown error or rejection is
-   * never changed; a call that throws emits nothing. A failure to send is
-   * reported through the `error` event.
+   * A decorator for class methods that emits `signal` after each call returns,
+   * with the method's return value as the payload (its resolved value, for a
+   * method that returns a promise): a producer method returns the event it
+   * describes. A method that returns nothing sends `{}`. With a typed signal,
+   * the compiler checks that the method returns that signal's payload type.
+   * The method's return value, thrown error or rejection is never changed; a
+   * call that throws emits nothing. A failure to send is reported through the
+   * `error` event.
    *
    * @example
    * ```ts
+   * const OrderPlaced = defineSignal<{ id: number; food: string }>('order-placed')
    * class Orders {
-   *   @node.emits('order-placed')
+   *   @node.emits(OrderPlaced)
    *   async place(food: string) { return { id: 7, food } }
    * }
    * ```
    */
-  emits(signal: SignalRef, options: EmitOptions = {}) {
+  emits<T = unknown>(signal: SignalRef<T>, options: EmitOptions = {}): EmitsDecorator<T> {
     const name = signalName(signal)
     if (name === Any) throw new TypeError('Cannot emit to Any: name one signal.')
     checkName(name, 'signal')
     if (options.sender !== undefined) checkName(options.sender, 'sender')
     const node = this
-    return <This, Args extends unknown[], R>(
-      method: (this: This, ...args: Args) => R,
-      context: ClassMethodDecoratorContext<This, (this: This, ...args: Args) => R>
-    ): ((this: This, ...args: Args) => R) => {
+    return (method, context) => {
       if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
-      return function (this: This, ...args: Args): R {
+      return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
         const result = method.apply(this, args)
         const owner = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name
         const sender = options.sender ?? (owner ? `${node.#defaultSender}.${owner}` : node.#defaultSender)
         const emit = (value: unknown): void => {
-          node.send(signal, { args, result: value }, { sender }).catch((error: Error) => node.#report(error))
+          node.send(signal, value as NoInfer<T>, { sender }).catch((error: Error) => node.#report(error))
         }
         // The rejection handler only keeps this side chain quiet; the caller's promise is returned untouched.
         if (isThenable(result)) result.then(emit, () => undefined)

@@ -1,11 +1,12 @@
-// @emits: a method call becomes an event, without changing what the method returns or throws.
+// @emits: a method call becomes an event whose payload is what the method
+// returned (or resolved), without changing what the method returns or throws.
 import t from 'tap'
-import { EmittedCall, Node } from '../dist/index.js'
+import { defineSignal, Node } from '../dist/index.js'
 import { portBlock } from './helpers'
 
 const ports = portBlock(__filename)
 
-t.test('sync and async methods emit their arguments and result', async (t) => {
+t.test('sync and async methods emit what they return', async (t) => {
   const node = new Node({ port: ports.next() })
   t.teardown(() => node.stop())
 
@@ -31,7 +32,7 @@ t.test('sync and async methods emit their arguments and result', async (t) => {
     }
   }
 
-  const placed = node.waitFor<EmittedCall<[string, number], { id: number }>>('order-placed', { sender: 'pyvent' })
+  const placed = node.waitFor<{ id: number; food: string; count: number }>('order-placed', { sender: 'pyvent' })
   const cooked = node.waitFor('order-cooked', { sender: 'kitchen' })
   const failed = node.waitFor('order-failed', { timeout: 60_000 })
   await node.ready()
@@ -44,9 +45,9 @@ t.test('sync and async methods emit their arguments and result', async (t) => {
   await t.rejects(service.failLater(), RangeError, 'a rejection is untouched')
 
   const first = await placed
-  t.same(first.payload, { args: ['sushi', 2], result: { id: 7, food: 'sushi', count: 2 } })
+  t.same(first.payload, { id: 7, food: 'sushi', count: 2 }, 'the payload is the return value')
   t.equal(first.sender, 'pyvent.OrderService', 'the sender defaults to the class')
-  t.same((await cooked).payload, { args: [7], result: 'cooked 7' })
+  t.same((await cooked).payload, 'cooked 7', 'an async method emits what it resolved')
   // Nothing was emitted for the failing calls: the next order-failed event is this marker.
   await node.send('order-failed', { marker: true }, { sender: 'pyvent.OrderService' })
   t.same((await failed).payload, { marker: true })
@@ -69,3 +70,66 @@ t.test('a payload that cannot be sent is reported, not thrown at the caller', as
   const decorate = node.emits('x') as unknown as (value: unknown, context: { kind: string }) => void
   t.throws(() => decorate(() => undefined, { kind: 'getter' }), { name: 'TypeError', message: /class methods only/ })
 })
+
+t.test('with a typed signal, listeners get exactly what the method returned', async (t) => {
+  const node = new Node({ port: ports.next() })
+  t.teardown(() => node.stop())
+  const OrderFood = defineSignal<{ food: string }>('order-food')
+  class Orders {
+    @node.emits(OrderFood)
+    place(food: string) {
+      return { food }
+    }
+
+    @node.emits(OrderFood)
+    async placeLater(food: string) {
+      return { food }
+    }
+
+    @node.emits('nothing-to-say')
+    ping(): void {}
+  }
+  const cooked: string[] = []
+  let done: () => void
+  const both = new Promise<void>((resolve) => (done = resolve))
+  node.connect(OrderFood, ({ food }) => {
+    cooked.push(`cooking ${food}`)
+    if (cooked.length === 2) done()
+  }, { sender: 'pyvent.Orders' })
+  const empty = node.waitFor('nothing-to-say', { sender: 'pyvent.Orders' })
+  await node.ready()
+  new Orders().place('udon')
+  await new Orders().placeLater('soba')
+  new Orders().ping()
+  await both
+  t.same(cooked.sort(), ['cooking soba', 'cooking udon'], 'the listener destructures what the method returned')
+  t.same((await empty).payload, {}, 'a method that returns nothing sends {}')
+})
+
+// Compile-time checks: these lines must not type-check (npm test runs tsc on this file).
+export function typeChecks(node: Node): void {
+  const OrderFood = defineSignal<{ food: string }>('order-food')
+  class Wrong {
+    // @ts-expect-error the method returns a string, not { food: string }
+    @node.emits(OrderFood)
+    place(food: string) {
+      return food
+    }
+
+    // @ts-expect-error the promise resolves a number, not { food: string }
+    @node.emits(OrderFood)
+    async later() {
+      return 3
+    }
+
+    // @ts-expect-error nothing returned, but the signal needs { food: string }
+    @node.emits(OrderFood)
+    nothing(): void {}
+
+    @node.emits(OrderFood)
+    right(food: string) {
+      return { food }
+    }
+  }
+  void Wrong
+}

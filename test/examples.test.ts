@@ -10,7 +10,7 @@ const examples = join(__dirname, '..', 'examples')
 const cases: [string, string[]][] = [
   ['request-reply.mjs', ['1 + 2 = 3', 'the responder said: TypeError: add takes two numbers']],
   ['typed-signal.mjs', ['refused: A listener for "order-food" failed: an order needs a food', 'cooking sushi']],
-  ['build/decorators.js', ['north cooks udon', 'south cooks udon', 'emitted: place(ramen) returned {"id":1,"food":"ramen"} (2 kitchens)']]
+  ['build/decorators.js', ['north cooks udon', 'south cooks udon', 'emitted: order 1 for ramen (2 kitchens)']]
 ]
 
 for (const [file, expected] of cases) {
