@@ -1,8 +1,8 @@
-// Request and reply in one script: a responder (a listener that returns a value)
-// and a requester. Prints "1 + 2 = 3", then "the responder said: ..." and exits.
+// Request and reply in one script: a responder (registered with respond(); what
+// it returns is the reply) and a requester. Prints "1 + 2 = 3", then "the responder said: ..." and exits.
 import * as pyvent from 'pyvent'
 
-pyvent.connect('add', ({ a, b }) => {
+pyvent.respond('add', ({ a, b }) => {
   if (typeof a !== 'number' || typeof b !== 'number') throw new TypeError('add takes two numbers')
   return a + b
 })

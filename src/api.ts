@@ -6,7 +6,9 @@
  */
 import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
-import { EmitOptions, EmitsDecorator, MethodDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+import { MethodDecorator, methodDecorator } from './decorators'
+import type { Responder } from './requests'
+import { EmitOptions, EmitsDecorator, Node, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 import type { NodeOptions } from './options'
 import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
@@ -41,13 +43,22 @@ export function connect(signal: SignalRef | AnySignal, callbackOrOptions?: Liste
   // is created, so configure() may still come after the class is defined.
   const options = callbackOrOptions
   defaultNode().connect(signal as string, options) // validates now, connects nothing
-  const decorator: MethodDecorator<never> = (method, context) => {
-    if (context.kind !== 'method') throw new TypeError('@connect() decorates class methods only.')
-    context.addInitializer(function (this: unknown) {
-      defaultNode().connect(signal, (method as unknown as (...args: unknown[]) => unknown).bind(this), options)
-    })
-  }
-  return decorator
+  return methodDecorator((method) => defaultNode().connect(signal as SignalRef<never>, method as Listener<never>, options))
+}
+
+/** {@inheritDoc Node.respond} */
+export function respond<T = Payload, R = unknown>(signal: SignalRef<T>, handler: Responder<T, R>): Responder<T, R>
+export function respond<T>(signal: Signal<T>): MethodDecorator<T>
+export function respond(signal: string): MethodDecorator<never>
+export function respond(signal: SignalRef, handler?: Responder<never>): unknown {
+  if (handler !== undefined) return defaultNode().respond(signal as SignalRef<never>, handler)
+  defaultNode().respond(signal as string) // validates now, registers nothing
+  return methodDecorator((method) => defaultNode().respond(signal as SignalRef<never>, method as Responder<never>))
+}
+
+/** {@inheritDoc Node.unrespond} */
+export function unrespond(signal: SignalRef, handler?: Responder<never>): number {
+  return defaultNode().unrespond(signal, handler)
 }
 
 /** {@inheritDoc Node.emits} */

@@ -64,7 +64,7 @@ export class PyventEvent<T = unknown> {
   }
 }
 
-/** A listener callback. A value it returns (or resolves) answers a `request`. */
+/** A listener callback. What it returns is ignored: only a responder (`respond`) answers requests. */
 export type Listener<T = unknown> = (payload: T, event: PyventEvent<T>) => unknown
 
 /** Options of `connect`. */
@@ -84,20 +84,12 @@ export interface ListenOptions {
   group?: string
 }
 
-/** The outcome of a responder, sent back to a requester. */
-export interface Outcome {
-  ok: boolean
-  value: unknown
-}
-
 /** What the dispatcher needs from its node. */
 export interface DispatchHooks {
   subscribe(topic: string): void
   unsubscribe(topic: string): void
-  /** A listener failed while handling a plain event. */
+  /** A listener failed while handling an event. */
   error(error: ListenerError): void
-  /** The first responder to a request finished. */
-  reply(message: EventMessage, outcome: Outcome): void
 }
 
 interface Registration {
@@ -126,11 +118,6 @@ export function senderMatches(filter: string | AnySignal, sender: string): boole
 /** Whether a value is a Promise or another thenable. */
 export function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function'
-}
-
-function describeError(error: unknown): { name: string; message: string } {
-  if (error instanceof Error) return { name: error.name, message: error.message }
-  return { name: 'Error', message: String(error) }
 }
 
 /** Routes decoded events to local listeners. */
@@ -227,7 +214,6 @@ export class Dispatcher {
 
   #deliver(list: Registration[], message: EventMessage, raw: unknown, seq: number): void {
     const { signal, sender } = message
-    const request = message.kind === 'q'
     for (const registration of list) {
       if (registration.removed === true || !senderMatches(registration.sender, sender)) continue
       if (registration.once) {
@@ -239,8 +225,7 @@ export class Dispatcher {
       } catch (error) {
         this.invalid++
         debug('payload of %s from %s refused by its validator: %s', signal, sender, (error as Error).message)
-        if (request) this.#settle(message, { ok: false, value: describeError(error) })
-        else this.#hooks.error(new ListenerError(signal, error))
+        this.#hooks.error(new ListenerError(signal, error))
         continue
       }
       const event = new PyventEvent(signal, sender, payload, message.node, seq, message.time)
@@ -251,16 +236,7 @@ export class Dispatcher {
         this.#failed(message, error)
         continue
       }
-      if (isThenable(result)) {
-        result.then(
-          (value) => {
-            if (request && value !== undefined) this.#settle(message, { ok: true, value })
-          },
-          (error: unknown) => this.#failed(message, error)
-        )
-      } else if (request && result !== undefined) {
-        this.#settle(message, { ok: true, value: result })
-      }
+      if (isThenable(result)) result.then(undefined, (error: unknown) => this.#failed(message, error))
     }
   }
 
@@ -270,20 +246,6 @@ export class Dispatcher {
   }
 
   #failed(message: EventMessage, error: unknown): void {
-    if (message.kind === 'q') this.#settle(message, { ok: false, value: describeError(error) })
-    else this.#hooks.error(new ListenerError(message.signal, error))
-  }
-
-  /** Requests this process has answered (bounded: only recent ones can arrive twice). */
-  readonly #replied = new Set<string>()
-
-  #settle(message: EventMessage, outcome: Outcome): void {
-    // One reply per request from this process, even when it arrived twice (as a
-    // plain event and as a work group's share): the first responder to finish wins.
-    const key = `${message.node}\0${message.request ?? ''}`
-    if (this.#replied.has(key)) return
-    if (this.#replied.size >= 10_000) this.#replied.clear()
-    this.#replied.add(key)
-    this.#hooks.reply(message, outcome)
+    this.#hooks.error(new ListenerError(message.signal, error))
   }
 }

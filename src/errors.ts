@@ -16,6 +16,7 @@ export type PyventErrorCode =
   | 'ERR_PYVENT_MESSAGE_TOO_LARGE'
   | 'ERR_PYVENT_PROTOCOL'
   | 'ERR_PYVENT_REMOTE'
+  | 'ERR_PYVENT_NO_RESPONDERS'
   | 'ERR_PYVENT_LISTENER'
 
 /** Base class of the errors that are not plain argument `TypeError`s. */
@@ -128,6 +129,21 @@ export class RemoteError extends PyventError {
     super('ERR_PYVENT_REMOTE', message)
     this.name = 'RemoteError'
     this.remoteName = remoteName
+  }
+}
+
+/** A `request` reached the relay while no responder was registered for its signal. */
+export class NoRespondersError extends PyventError {
+  /** The signal nobody responds to. */
+  readonly signal: string
+
+  constructor(signal: string) {
+    super(
+      'ERR_PYVENT_NO_RESPONDERS',
+      `No responder is registered for "${signal}": register one with respond("${signal}", handler) in a node on this relay, and wait for its ready() before requesting.`
+    )
+    this.name = 'NoRespondersError'
+    this.signal = signal
   }
 }
 

@@ -4,9 +4,11 @@
  *
  * @packageDocumentation
  */
-export { configure, connect, defaultNode, disconnect, emits, flush, isServer, ready, request, send, startServer, stats, stop, waitFor } from './api'
+export { configure, connect, defaultNode, disconnect, emits, flush, isServer, ready, request, respond, send, startServer, stats, stop, unrespond, waitFor } from './api'
 export { Node } from './node'
-export type { EmitOptions, EmitsDecorator, MethodDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+export type { MethodDecorator } from './decorators'
+export type { Responder } from './requests'
+export type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
 export { PyventEvent, senderMatches } from './dispatcher'
 export type { Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'
@@ -22,6 +24,7 @@ export {
   InvalidPayloadError,
   ListenerError,
   MessageTooLargeError,
+  NoRespondersError,
   ProtocolError,
   PyventError,
   RelayUnreachableError,

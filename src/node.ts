@@ -11,21 +11,13 @@ import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
 import { Client, ClientStats, emptyClientStats } from './client'
+import { MethodDecorator, methodDecorator } from './decorators'
 import { diagnose } from './diagnose'
 import { GapTracker } from './sequence'
-import { checkName, encodePayload, encodeReply, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage } from './codec'
-import { Dispatcher, isThenable, Listener, ListenOptions, Outcome, PyventEvent } from './dispatcher'
-import {
-  AbortError,
-  AlreadyStartedError,
-  InvalidPayloadError,
-  ListenerError,
-  MessageTooLargeError,
-  RelayUnreachableError,
-  RemoteError,
-  StoppedError,
-  TimeoutError
-} from './errors'
+import { checkName, encodePayload, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
+import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
+import { AbortError, AlreadyStartedError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
+import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
 import { RelayHost } from './relay-host'
@@ -40,8 +32,6 @@ const debug = createDebug('pyvent:node')
  * any relay) reconnect and resubscribe before the events they queued pass by.
  */
 const RELAY_HOLD = 50
-/** The prefix of every node's private reply topic. */
-const REPLY_PREFIX = '$r.'
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
 export const DEFAULT_FILTER = 'pyvent'
 
@@ -114,16 +104,6 @@ export interface NodeEventMap {
 
 type State = 'idle' | 'starting' | 'started' | 'stopping'
 
-/**
- * Decorator returned by `connect(signal, options)` for class methods (TypeScript 5
- * standard decorators). The method must accept payloads of type `T`; for a bare
- * signal name `T` is `never`, so the method may declare any payload type.
- */
-export type MethodDecorator<T> = <This, Fn extends (this: This, payload: T, event: PyventEvent<T>) => unknown>(
-  method: Fn,
-  context: ClassMethodDecoratorContext<This, Fn>
-) => void
-
 // Nodes to flush when the process has nothing else to do (see Node#idle), and
 // to account for when it exits.
 const started = new Set<Node>()
@@ -170,11 +150,10 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly #defaultSender: string
   readonly #dispatcher: Dispatcher
   readonly #relay = new RelayHost()
-  /** Pending requests by id. */
-  readonly #requests = new Map<string, Waiter<unknown>>()
+  /** Pending requests and this node's responders. */
+  readonly #requests: RequestBook
   /** Every pending waitFor and request: stop() rejects them. */
   readonly #waiters = new Set<{ reject(error: Error): void }>()
-  #requestCount = 0
   /** Sequence numbers, counters and gap tracking: kept across restarts, so event ids never repeat and stats() adds up. */
   readonly #wire = { seqs: new Map<string, number>(), stats: emptyClientStats(), gaps: new GapTracker() }
   /** Sends waiting for the node's first readiness (not yet in the client's queue). */
@@ -199,9 +178,17 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#dispatcher = new Dispatcher({
       subscribe: (topic) => this.#client?.subscribe(topic),
       unsubscribe: (topic) => this.#client?.unsubscribe(topic),
-      error: (error) => this.#report(error),
-      reply: (message, outcome) => this.#reply(message, outcome)
+      error: (error) => this.#report(error)
     })
+    this.#requests = new RequestBook(
+      this.nodeId,
+      {
+        subscribe: (topic) => this.#client?.subscribe(topic),
+        unsubscribe: (topic) => this.#client?.unsubscribe(topic),
+        reply: (frames) => this.#client?.enqueueFrames(frames)
+      },
+      this.#options.maxMessageSize
+    )
     this.#relay.on('lost', () => {
       this.emit('relay', false)
       this.#takeOver()
@@ -286,7 +273,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       suspect: () => this.#takeOver(),
       demand: () => this.#dispatcher.size + this.#requests.size
     })
-    client.subscribe(REPLY_PREFIX + this.nodeId)
+    for (const topic of this.#requests.topics()) client.subscribe(topic)
     for (const topic of this.#dispatcher.topics()) client.subscribe(topic)
     this.#client = client
     this.#state = 'started'
@@ -365,13 +352,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     if (typeof callbackOrOptions !== 'function') {
       const options = callbackOrOptions
       this.#check(signal, options)
-      const decorator: MethodDecorator<unknown> = (method, context) => {
-        if (context.kind !== 'method') throw new TypeError('@connect() decorates class methods only.')
-        context.addInitializer(function (this: unknown) {
-          node.connect(signal, (method as (...args: unknown[]) => unknown).bind(this), options)
-        })
-      }
-      return decorator
+      return methodDecorator((method) => node.connect(signal as SignalRef<never>, method as Listener<never>, options))
     }
     const callback = callbackOrOptions
     const name = this.#check(signal, maybeOptions)
@@ -462,6 +443,41 @@ export class Node extends EventEmitter<NodeEventMap> {
         return result
       }
     }
+  }
+
+  /**
+   * Registers `handler` as a responder of `signal` and returns it: the value it
+   * returns (or resolves) answers a {@link request}; if it throws or rejects,
+   * the requester gets a {@link RemoteError}. Only responders answer requests
+   * (plain listeners never do, whatever they return). The relay hands each
+   * request to one responder, in turn over every responder of the signal on
+   * every node. A responder keeps its process alive, as a listener does.
+   * Without a handler, returns a decorator for class methods.
+   *
+   * @example
+   * ```ts
+   * pyvent.respond('add', ({ a, b }: { a: number; b: number }) => a + b)
+   * await pyvent.request('add', { a: 1, b: 2 }) // 3
+   * ```
+   */
+  respond<T = Payload, R = unknown>(signal: SignalRef<T>, handler: Responder<T, R>): Responder<T, R>
+  respond<T>(signal: Signal<T>): MethodDecorator<T>
+  respond(signal: string): MethodDecorator<never>
+  respond(signal: SignalRef, handler?: Responder<never>): Responder<never> | MethodDecorator<unknown> {
+    const name = signalName(signal)
+    if (name === Any) throw new TypeError('A responder needs one signal, not Any.')
+    checkName(name, 'signal')
+    if (handler === undefined) return methodDecorator((method) => this.respond(signal as SignalRef<never>, method as Responder<never>))
+    if (typeof handler !== 'function') throw new TypeError('The responder must be a function.')
+    this.#requests.respond(name, signal, handler)
+    this.#activate()
+    return handler
+  }
+
+  /** Removes `handler` as a responder of `signal` (every responder of it when omitted); returns how many went. */
+  unrespond(signal: SignalRef, handler?: Responder<never>): number {
+    const name = checkName(signalName(signal), 'signal')
+    return this.#requests.unrespond(name, handler)
   }
 
   /**
@@ -583,10 +599,13 @@ export class Node extends EventEmitter<NodeEventMap> {
   }
 
   /**
-   * Sends a request and resolves with the first responder's reply: the value a
-   * listener of `signal` returned (or resolved). Only this node receives the reply.
-   * Rejects with {@link RemoteError} if the responder threw, {@link TimeoutError}
-   * if none answered within `options.timeout` (which counts from the call).
+   * Sends a request and resolves with the reply: the value the responder of
+   * `signal` returned (or resolved). The relay hands each request to exactly
+   * one responder (in turn, when several are registered); only this node
+   * receives the reply. Rejects with {@link NoRespondersError} at once when no
+   * responder is registered, {@link RemoteError} if the responder threw,
+   * {@link TimeoutError} if no reply came within `options.timeout` (which counts
+   * from the call).
    */
   request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
     let name: string, sender: string, json: string
@@ -597,18 +616,18 @@ export class Node extends EventEmitter<NodeEventMap> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const id = `${this.nodeId}.${++this.#requestCount}`
+    const id = this.#requests.nextId()
     const waiter = this.#wait<unknown>({ ...options, timeout }, `No responder answered "${name}" within ${timeout} ms.`, () =>
-      this.#requests.delete(id)
+      this.#requests.forget(id)
     )
     if (waiter.settled) return waiter.promise as Promise<R>
-    this.#requests.set(id, waiter)
+    this.#requests.expect(id, name, waiter)
     this.#readyOnce()
       .then(() => {
         if (waiter.settled) return
         const client = this.#live()
         client.startReceiving()
-        void client.enqueue('q', name, sender, json, id)
+        void client.enqueue('q', requestTopic(name), sender, json, id)
       })
       .catch((error: Error) => waiter.reject(error))
     return waiter.promise as Promise<R>
@@ -632,32 +651,9 @@ export class Node extends EventEmitter<NodeEventMap> {
   }
 
   #onMessage(message: EventMessage | ReplyMessage): void {
-    if (message.kind !== 'r') {
-      this.#dispatcher.dispatch(message)
-      return
-    }
-    const pending = this.#requests.get(message.request)
-    if (pending === undefined) return
-    if (message.ok) pending.resolve(message.value)
-    else {
-      const remote = (message.value ?? {}) as { name?: unknown; message?: unknown }
-      pending.reject(new RemoteError(String(remote.name ?? 'Error'), String(remote.message ?? 'The responder failed.')))
-    }
-  }
-
-  #reply(message: EventMessage, outcome: Outcome): void {
-    const client = this.#client
-    if (client === undefined || message.request === undefined) return
-    let ok = outcome.ok
-    let json: string
-    try {
-      json = encodePayload(outcome.value, this.#options.maxMessageSize)
-    } catch (error) {
-      ok = false
-      const { name, message: text } = error as InvalidPayloadError | MessageTooLargeError
-      json = JSON.stringify({ name, message: `The responder's reply could not be sent: ${text}` })
-    }
-    client.enqueueFrames(encodeReply(REPLY_PREFIX + message.node, message.request, ok, json))
+    if (message.kind === 'r') this.#requests.onReply(message)
+    else if (message.kind === 'q') this.#requests.onRequest(message)
+    else this.#dispatcher.dispatch(message)
   }
 
   /** Signals whose listener failures were already turned into a process warning. */
@@ -682,7 +678,7 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
   async stats(): Promise<NodeStats> {
-    const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid }
+    const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid + this.#requests.invalid }
     const relay = (await this.#relay.stats()) ?? this.#lastRelay
     if (relay !== undefined) stats.relay = relay
     return stats
@@ -720,14 +716,20 @@ export class Node extends EventEmitter<NodeEventMap> {
     // come back through the relay meanwhile still reach it); what is added while
     // the flush runs belongs to the next start.
     const mark = this.#dispatcher.mark()
+    // Responders end with this stop at once (a stopping node answers nothing more);
+    // those registered after this point belong to the next start.
+    this.#requests.clear()
     const waiters = [...this.#waiters]
     const client = this.#client as Client
     // Until the first readiness nothing of the user's was queued (send waits for it),
-    // so only a node that was ready has anything to flush.
-    const flushed = this.#ready && (!client.unflushed || (await client.probe(this.#options.linger)))
+    // so only a node that was ready has anything to flush; one that was not has
+    // lost only the sends still waiting for that readiness.
+    const pending = this.#ready ? client.unflushed : this.#waitingSends > 0
+    const flushed = !pending || (this.#ready && (await client.probe(this.#options.linger)))
     for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
     this.#dispatcher.removeBefore(mark)
-    client.close(flushed)
+    // Linger only when the relay answered: otherwise what is queued would hold the process for nothing.
+    client.close(this.#ready && flushed)
     this.#client = undefined
     this.#ready = false
     await this.#hosting

@@ -7,8 +7,8 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { encodeControl, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES } from './codec'
-import { GroupTable } from './groups'
+import { encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic } from './codec'
+import { groupTable, responderTable } from './groups'
 import { endpoint, frameLimit, ResolvedOptions } from './options'
 import { ZapHandler } from './security'
 import { baseSocketOptions, isEAGAIN } from './sockets'
@@ -18,6 +18,8 @@ const debug = createDebug('pyvent:relay')
 const DOLLAR = 0x24
 const LETTER_H = 0x68
 const LETTER_G = 0x67
+const LETTER_S = 0x73
+const LETTER_Q = 0x71
 
 /** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
 const MAX_RETRY_WAIT = 10
@@ -36,6 +38,8 @@ export interface RelayStats {
   malformed: number
   /** Connections refused because their CURVE key is not allowed (CURVE only). */
   refused: number
+  /** Requests answered "no responders" by the relay itself. */
+  noResponders: number
   /** Distinct topics subscribed at the relay right now. */
   topics: number
 }
@@ -59,10 +63,11 @@ export class Relay {
   readonly #pub: XPublisher
   readonly #pull: Pull
   readonly #zap: ZapHandler | undefined
-  readonly #groups = new GroupTable()
+  readonly #groups = groupTable()
+  readonly #responders = responderTable()
   /** Topics subscribed now (latin1 of the topic bytes): the relay is idle when none is. */
   readonly #topics = new Set<string>()
-  readonly #counters = { forwarded: 0, failed: 0, stalls: 0, malformed: 0 }
+  readonly #counters = { forwarded: 0, failed: 0, stalls: 0, malformed: 0, noResponders: 0 }
   readonly #heartbeat: Frames
   #beat: NodeJS.Timeout | undefined
   #beating = false
@@ -140,6 +145,11 @@ export class Relay {
       for (;;) {
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
+        const topic = frames[0] as Buffer
+        if (topic[0] === DOLLAR && topic[1] === LETTER_Q) {
+          await this.#request(frames)
+          continue
+        }
         if (await this.#publish(frames)) this.#counters.forwarded++
         // Each work group of the signal gets the same frames once more, on one member's topic.
         if (this.#groups.size > 0) {
@@ -163,13 +173,44 @@ export class Relay {
       debug('dropped a message of %d frames that is not a pyvent message', frames.length)
       return false
     }
-    // Heartbeats and group shares are the relay's own: a client that sends one is forging it.
-    if (topic[0] === DOLLAR && (topic[1] === LETTER_H || topic[1] === LETTER_G)) {
+    // Heartbeats, group shares and requests handed to responders are the relay's own:
+    // a client that sends one is forging it.
+    if (topic[0] === DOLLAR && (topic[1] === LETTER_H || topic[1] === LETTER_G || topic[1] === LETTER_S)) {
       this.#counters.malformed++
-      debug('dropped a message on the relay-only topic %s', topic.toString('utf8', 0, topic.length - 1))
+      debug('dropped a message of %d frames on the relay-only topic %s', frames.length, topic.toString('utf8', 0, topic.length - 1))
       return false
     }
     return true
+  }
+
+  /**
+   * Hands a request to one responder of its signal, in turn; with none, answers
+   * the requester at once that nobody responds (the relay reads the header here,
+   * and only here, for the requester's reply topic and request id).
+   */
+  async #request(frames: Buffer[]): Promise<void> {
+    await this.#drain()
+    const [responder] = this.#responders.pick(frames[0] as Buffer)
+    if (responder !== undefined) {
+      if (await this.#publish([responder, frames[1] as Buffer, frames[2] as Buffer])) this.#counters.forwarded++
+      return
+    }
+    const topic = frames[0] as Buffer
+    const signal = parseRequestTopic(topic.toString('utf8', 0, topic.length - 1))
+    let header: { n?: unknown; i?: unknown } | undefined
+    try {
+      header = JSON.parse((frames[1] as Buffer).toString('utf8')) as { n?: unknown; i?: unknown }
+    } catch {
+      header = undefined
+    }
+    const { n: node, i: request } = header ?? {}
+    if (signal === undefined || typeof node !== 'string' || typeof request !== 'string' || node === '' || request === '') {
+      this.#counters.malformed++
+      debug('dropped a message of %d frames: a request that names no signal, requester or request id', frames.length)
+      return
+    }
+    this.#counters.noResponders++
+    await this.#publish(encodeNoResponders(`$r.${node}`, request, signal))
   }
 
   // At most one heartbeat waits at a time: a relay stalled by a slow listener must not pile them up.
@@ -235,6 +276,7 @@ export class Relay {
       else if (frame[0] === 0 && this.#topics.delete(topic) && this.#topics.size === 0) becameIdle = true
       if (debug.enabled) debug('%s %s', frame[0] === 1 ? 'subscribe' : 'unsubscribe', JSON.stringify(frame.toString('utf8', 1)))
       this.#groups.update(frame)
+      this.#responders.update(frame)
     }
     if (becameIdle) this.onIdle?.()
   }

@@ -40,7 +40,7 @@ t.test('nodes with allowed keys talk, encrypted', async (t) => {
   await member.ready()
   await relay.send('secret', { pin: 1234 })
   t.same((await got).payload, { pin: 1234 })
-  member.connect('echo', (text: string) => text.toUpperCase())
+  member.respond('echo', (text: string) => text.toUpperCase())
   t.equal(await relay.request('echo', 'hush'), 'HUSH', 'requests and replies cross too')
 })
 

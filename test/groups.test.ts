@@ -85,22 +85,24 @@ t.test('groups need one signal and a valid name', async (t) => {
   t.equal(node.disconnect('x', cb, { group: 'g' }), 1)
 })
 
-t.test('a request reaching a node as a plain event and as a group share is answered once', async (t) => {
+t.test('only responders answer: listeners and group members of the signal never do', async (t) => {
   const port = ports.next()
   const relay = new Node({ port })
-  const responder = new Node({ port, server: false })
+  const other = new Node({ port, server: false })
   t.teardown(async () => {
-    await responder.stop()
+    await other.stop()
     await relay.stop()
   })
-  let answers = 0
-  responder.connect('price', () => ++answers)
-  responder.connect('price', () => ++answers, { group: 'pricers' })
+  let heard = 0
+  other.connect('price', () => ++heard)
+  other.connect('price', () => ++heard, { group: 'pricers' })
   await relay.ready()
-  await responder.ready()
-  t.equal(await relay.request('price', {}), 1, 'the first answer is the reply')
-  // Both listeners ran, but the second answer was not sent: a probe behind it proves it.
+  await other.ready()
+  const refused = await relay.request('price', {}).catch((error: unknown) => error)
+  t.match(refused, { name: 'NoRespondersError', code: 'ERR_PYVENT_NO_RESPONDERS', signal: 'price' }, 'no responder: refused at once')
+  other.respond('price', () => 42)
+  await other.ready()
+  t.equal(await relay.request('price', {}), 42, 'the responder answers')
   await relay.ready()
-  t.equal(answers, 2)
-  t.equal((await relay.stats()).duplicates, 0)
+  t.equal(heard, 0, 'the plain listener and the group member never saw the requests')
 })

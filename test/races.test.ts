@@ -9,7 +9,7 @@ const ports = portBlock(__filename)
 t.test('ready(), send() and request() right after stop() start the node again', async (t) => {
   const node = new Node({ port: ports.next() })
   t.teardown(() => node.stop())
-  node.connect('echo', (text: string) => text)
+  node.respond('echo', (text: string) => text)
   await node.ready()
   const stopped = node.stop()
   await node.ready()
@@ -17,7 +17,7 @@ t.test('ready(), send() and request() right after stop() start the node again', 
   t.ok(node.isStarted(), 'the node started again after the stop')
   void node.stop()
   // Registered after stop() was called: part of the next start, like the request.
-  node.connect('echo', (text: string) => text)
+  node.respond('echo', (text: string) => text)
   t.equal(await node.request('echo', 'again', { timeout: 5000 }), 'again')
 })
 
@@ -76,5 +76,5 @@ t.test('module-level decorators use the default node of the moment they run', as
   const got = watcher.waitFor('placed', { sender: 'pyvent.Orders' })
   await watcher.ready()
   new Orders().place('udon')
-  t.same((await got).payload, { args: ['udon'], result: 'udon' })
+  t.same((await got).payload, 'udon')
 })
