@@ -147,17 +147,13 @@ if (requireSystem(t, requirement)) {
     t.equal((await node.stats()).malformed, 0, 'pyvent decoded every reply')
   })
 
-  t.test('a pyvent listener answers the requests of a Python client', async (t) => {
+  t.test('a pyvent responder answers the requests of a Python client', async (t) => {
     const { node, port } = await relayNode(t)
-    node.connect(
-      'js-add',
-      (payload) => {
-        const { a, b } = payload as { a: unknown; b: unknown }
-        if (typeof a !== 'number' || typeof b !== 'number') throw new TypeError('a and b must be numbers')
-        return a + b
-      },
-      { sender: Any }
-    )
+    node.respond('js-add', (payload) => {
+      const { a, b } = payload as { a: unknown; b: unknown }
+      if (typeof a !== 'number' || typeof b !== 'number') throw new TypeError('a and b must be numbers')
+      return a + b
+    })
     await node.ready()
     const python = spawnPython(t, [String(port), 'request', 'js-add', '{"a":20,"b":22}', '{"a":"x","b":1}'])
     t.equal(await python.exit(), 0, 'the Python client exits cleanly')
@@ -168,5 +164,13 @@ if (requireSystem(t, requirement)) {
         { ok: false, value: { name: 'TypeError', message: 'a and b must be numbers' } }
       ]
     )
+  })
+
+  t.test('a Python client asking a signal nobody serves gets the relay\'s "no responders" reply', async (t) => {
+    const { node, port } = await relayNode(t)
+    await node.ready()
+    const python = spawnPython(t, [String(port), 'request', 'nobody-serves', '{}'])
+    t.equal(await python.exit(), 0)
+    t.match(JSON.parse(python.all('REPLY')[0] ?? 'null'), { ok: false, noResponders: true, value: { name: 'NoRespondersError' } })
   })
 }
