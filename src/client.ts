@@ -8,13 +8,15 @@
  */
 import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
-import { Push, Subscriber } from 'zeromq'
+import { Push, Subscriber, XSubscriber } from 'zeromq'
 import {
   decode,
   encodeControl,
   encodeEvents,
+  encodeGroupState,
   EventMessage,
   Frames,
+  GroupState,
   HEARTBEAT_TOPIC,
   ReplyMessage,
   topicFrame
@@ -115,8 +117,13 @@ export class Client {
    * only when it can complete at once.
    */
   readonly #polling = !isMainThread
-  /** The largest message the relay takes, once it has said (in a probe's answer). */
-  #relayLimit: number | undefined
+  /** This node's work-group reports (cumulative: only the latest of each matters), by member topic. */
+  readonly #groupStates = new Map<string, GroupState>()
+  readonly #groupDirty = new Set<string>()
+  /** Carries group reports upstream to the relay's publisher, never queued behind events. */
+  #stateSocket: XSubscriber | undefined
+  #stateSending = false
+  #stateTimer: NodeJS.Timeout | undefined
   /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
   readonly #probes = new Map<string, () => void>()
   /** Wakes every probe sleeping between two attempts (on close). */
@@ -431,6 +438,66 @@ export class Client {
     this.stats.duplicates = this.#gaps.duplicates
   }
 
+  /**
+   * Tells the relay how much room this node has as a member of a work group.
+   * Sent upstream on a socket of its own, so a report never waits behind events
+   * (a relay holding back events for lack of room must still hear it), and
+   * again every relayTimeout, so a new relay hears it too.
+   */
+  reportGroup(state: GroupState): void {
+    if (this.#closed) return
+    this.#groupStates.set(state.topic, { ...state })
+    this.#groupDirty.add(state.topic)
+    if (this.#stateSocket === undefined) {
+      this.#stateSocket = new XSubscriber({
+        ...baseSocketOptions(this.#options, 'client'),
+        sendHighWaterMark: 0,
+        ...(this.#polling ? { sendTimeout: 0 } : {}),
+        reconnectInterval: RECONNECT_INTERVAL,
+        linger: 0
+      })
+      this.#stateSocket.connect(endpoint(this.#options, 'pub'))
+      this.#stateTimer = setInterval(() => {
+        for (const topic of this.#groupStates.keys()) this.#groupDirty.add(topic)
+        void this.#sendGroupStates()
+      }, this.#options.relayTimeout)
+      this.#stateTimer.unref()
+    }
+    void this.#sendGroupStates()
+  }
+
+  /** This node left a work group: no more reports for it. */
+  leaveGroup(topic: string): void {
+    this.#groupStates.delete(topic)
+    this.#groupDirty.delete(topic)
+  }
+
+  async #sendGroupStates(): Promise<void> {
+    const socket = this.#stateSocket
+    if (this.#stateSending || socket === undefined) return
+    this.#stateSending = true
+    try {
+      for (const topic of this.#groupDirty) {
+        this.#groupDirty.delete(topic)
+        const state = this.#groupStates.get(topic)
+        if (state === undefined) continue
+        for (let wait = 1; ; wait = Math.min(wait * 2, MAX_POLL_INTERVAL)) {
+          try {
+            await socket.send(encodeGroupState(state))
+            break
+          } catch (error) {
+            if (!this.#polling || !isEAGAIN(error) || this.#closed) throw error
+            await pause(wait)
+          }
+        }
+      }
+    } catch (error) {
+      if (!this.#closed) debug('group report failed: %s', (error as Error).message)
+    } finally {
+      this.#stateSending = false
+    }
+  }
+
   /** Whether something was queued that no returned probe has proved forwarded yet. */
   get unflushed(): boolean {
     return this.#queued > this.#forwarded
@@ -451,6 +518,8 @@ export class Client {
     if (!flushed) this.#push.linger = 0
     this.#push.close()
     this.#sub.close()
+    clearInterval(this.#stateTimer)
+    this.#stateSocket?.close()
     this.#wake()
     for (const wake of this.#probeWakers) wake()
     debug('closed')

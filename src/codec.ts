@@ -617,3 +617,37 @@ export function decode(frames: Buffer[]): Message {
       return fail(`unknown message kind ${JSON.stringify(kind) ?? 'undefined'}`)
   }
 }
+
+/** A work-group member's capacity report: how many unfinished events it takes, and how many it finished. */
+export interface GroupState {
+  /** The member's group topic (`$g[signal, group, node]`). */
+  topic: string
+  /** Most unfinished events it takes at a time (its `concurrency`). */
+  capacity: number
+  /** Events it has finished since it joined (cumulative, so a repeated or late report does no harm). */
+  done: number
+}
+
+/**
+ * The one-frame message a member sends upstream on its publisher connection
+ * (through an XSUB socket, so it never queues behind events): `{"v":1,"k":"c",...}`.
+ * Its first byte, `{`, tells the relay it is not a subscription.
+ */
+export function encodeGroupState(state: GroupState): string {
+  return JSON.stringify({ v: PROTOCOL_VERSION, k: 'c', g: state.topic, c: state.capacity, d: state.done })
+}
+
+/** The group state in an upstream frame, or `undefined` if the frame is not a valid one. */
+export function decodeGroupState(frame: Buffer): GroupState | undefined {
+  if (frame.length > MAX_TOPIC_BYTES + 128 || frame[0] !== 0x7b) return undefined
+  let value: unknown
+  try {
+    value = JSON.parse(frame.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  const { v, k, g, c, d } = (value ?? {}) as Record<string, unknown>
+  if (v !== PROTOCOL_VERSION || k !== 'c' || typeof g !== 'string' || parseGroupTopic(g) === undefined) return undefined
+  if (!Number.isSafeInteger(c) || (c as number) < 1 || !Number.isSafeInteger(d) || (d as number) < 0) return undefined
+  return { topic: g, capacity: c as number, done: d as number }
+}

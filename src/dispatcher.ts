@@ -82,6 +82,14 @@ export interface ListenOptions {
    * every sender (the relay deals by signal alone), so not with `sender`.
    */
   group?: string
+  /**
+   * For a work-group listener: how many of the group's events this node takes
+   * at a time. An event is unfinished until the listener returns (or the promise
+   * it returns settles); the relay hands this member no more than this many
+   * unfinished events, and gives the rest to members with room.
+   * @default 1
+   */
+  concurrency?: number
 }
 
 /** What the dispatcher needs from its node. */
@@ -90,6 +98,11 @@ export interface DispatchHooks {
   unsubscribe(topic: string): void
   /** A listener failed while handling an event. */
   error(error: ListenerError): void
+  /**
+   * A work-group event (arrived on group topic `topic`) is finished: every
+   * listener it went to returned, threw, or settled the promise it returned.
+   */
+  finished(topic: string): void
 }
 
 interface Registration {
@@ -201,9 +214,21 @@ export class Dispatcher {
   dispatch(message: EventMessage): void {
     // A group member's share arrives on its group topic; Any listeners hear plain events only.
     const named = this.#bySignal.get(message.topic)
-    const any = message.group === undefined ? this.#any : []
-    if (named === undefined && any.length === 0) return
     const { payloads } = message
+    if (message.group !== undefined) {
+      // A work-group share: each event counts as finished once its listeners are done with it.
+      for (let i = 0; i < payloads.length; i++) {
+        let open = 1
+        const settle = (): void => {
+          if (--open === 0) this.#hooks.finished(message.topic)
+        }
+        if (named !== undefined) this.#deliver(named, message, payloads[i], message.seq + i, () => (open++, settle))
+        settle()
+      }
+      return
+    }
+    const any = this.#any
+    if (named === undefined && any.length === 0) return
     for (let i = 0; i < payloads.length; i++) {
       const payload = payloads[i]
       const seq = message.seq + i
@@ -212,7 +237,8 @@ export class Dispatcher {
     }
   }
 
-  #deliver(list: Registration[], message: EventMessage, raw: unknown, seq: number): void {
+  /** `track`, for work-group events: called for each listener run, returns what to call when it is done. */
+  #deliver(list: Registration[], message: EventMessage, raw: unknown, seq: number, track?: () => () => void): void {
     const { signal, sender } = message
     for (const registration of list) {
       if (registration.removed === true || !senderMatches(registration.sender, sender)) continue
@@ -229,14 +255,21 @@ export class Dispatcher {
         continue
       }
       const event = new PyventEvent(signal, sender, payload, message.node, seq, message.time)
+      const done = track?.()
       let result: unknown
       try {
         result = (registration.callback as Listener)(payload, event)
       } catch (error) {
         this.#failed(message, error)
+        done?.()
         continue
       }
-      if (isThenable(result)) result.then(undefined, (error: unknown) => this.#failed(message, error))
+      if (isThenable(result)) {
+        result.then(done, (error: unknown) => {
+          this.#failed(message, error)
+          done?.()
+        })
+      } else done?.()
     }
   }
 

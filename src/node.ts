@@ -14,7 +14,7 @@ import { Client, ClientStats, emptyClientStats } from './client'
 import { MethodDecorator, methodDecorator } from './decorators'
 import { diagnose } from './diagnose'
 import { GapTracker } from './sequence'
-import { checkName, encodePayload, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
+import { checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AbortError, AlreadyStartedError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
 import { RequestBook, Responder } from './requests'
@@ -152,6 +152,8 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly #relay = new RelayHost()
   /** Pending requests and this node's responders. */
   readonly #requests: RequestBook
+  /** This node's work-group memberships, by group topic: capacity and events finished. */
+  readonly #groups = new Map<string, GroupState>()
   /** Every pending waitFor and request: stop() rejects them. */
   readonly #waiters = new Set<{ reject(error: Error): void }>()
   /** Sequence numbers, counters and gap tracking: kept across restarts, so event ids never repeat and stats() adds up. */
@@ -177,8 +179,17 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
     this.#dispatcher = new Dispatcher({
       subscribe: (topic) => this.#client?.subscribe(topic),
-      unsubscribe: (topic) => this.#client?.unsubscribe(topic),
-      error: (error) => this.#report(error)
+      unsubscribe: (topic) => {
+        this.#client?.unsubscribe(topic)
+        if (this.#groups.delete(topic)) this.#client?.leaveGroup(topic)
+      },
+      error: (error) => this.#report(error),
+      finished: (topic) => {
+        const state = this.#groups.get(topic)
+        if (state === undefined) return
+        state.done++
+        this.#client?.reportGroup(state)
+      }
     })
     this.#requests = new RequestBook(
       this.nodeId,
@@ -274,6 +285,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       demand: () => this.#dispatcher.size + this.#requests.size
     })
     for (const topic of this.#requests.topics()) client.subscribe(topic)
+    for (const state of this.#groups.values()) client.reportGroup(state)
     for (const topic of this.#dispatcher.topics()) client.subscribe(topic)
     this.#client = client
     this.#state = 'started'
@@ -357,6 +369,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     const callback = callbackOrOptions
     const name = this.#check(signal, maybeOptions)
     const filter = maybeOptions?.group === undefined ? DEFAULT_FILTER : Any
+    if (maybeOptions?.group !== undefined) this.#joinGroup(name as string, maybeOptions.concurrency ?? 1)
     this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? filter)
     this.#activate()
     return callback
@@ -375,6 +388,13 @@ export class Node extends EventEmitter<NodeEventMap> {
     const sender = options?.sender
     if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
     const group = options?.group
+    const concurrency = options?.concurrency
+    if (concurrency !== undefined) {
+      if (group === undefined) throw new TypeError('The concurrency option applies to work-group listeners only: give a group too.')
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
+        throw new TypeError(`The concurrency of a work-group listener must be an integer from 1 to 100000, got ${String(concurrency)}.`)
+      }
+    }
     if (group === undefined) return name
     checkName(group, 'group')
     if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
@@ -384,6 +404,14 @@ export class Node extends EventEmitter<NodeEventMap> {
     const topic = groupTopic(name, group, this.nodeId)
     if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw new TypeError('The signal and group names are too long together for a work group.')
     return topic
+  }
+
+  /** Records (or updates) this node's membership of the group whose topic is `topic`, and tells the relay. */
+  #joinGroup(topic: string, capacity: number): void {
+    let state = this.#groups.get(topic)
+    if (state === undefined) this.#groups.set(topic, (state = { topic, capacity, done: 0 }))
+    else state.capacity = capacity
+    this.#client?.reportGroup(state)
   }
 
   /** Starts the node (and its receive loop) in the background for a new listener. */

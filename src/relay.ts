@@ -7,8 +7,8 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic } from './codec'
-import { groupTable, responderTable } from './groups'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic } from './codec'
+import { responderTable, WorkGroups } from './groups'
 import { endpoint, frameLimit, ResolvedOptions } from './options'
 import { ZapHandler } from './security'
 import { baseSocketOptions, isEAGAIN } from './sockets'
@@ -23,6 +23,10 @@ const LETTER_Q = 0x71
 
 /** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
 const MAX_RETRY_WAIT = 10
+/** Work-group events that may wait for a member with room before the relay stops reading senders. */
+const MAX_WAITING = 4096
+/** How often the relay reads members' reports while events wait for room, in milliseconds. */
+const WAITING_POLL = 2
 
 /** Counters of one relay. */
 export interface RelayStats {
@@ -40,6 +44,13 @@ export interface RelayStats {
   refused: number
   /** Requests answered "no responders" by the relay itself. */
   noResponders: number
+  /** Work-group events waiting for a member with room. */
+  groupWaiting: number
+  /**
+   * Work-group events lost: taken by a member that left or died before finishing
+   * them (at most its `concurrency` each), or waiting in a group whose last member left.
+   */
+  groupLost: number
   /** Distinct topics subscribed at the relay right now. */
   topics: number
 }
@@ -63,7 +74,14 @@ export class Relay {
   readonly #pub: XPublisher
   readonly #pull: Pull
   readonly #zap: ZapHandler | undefined
-  readonly #groups = groupTable()
+  readonly #groups = new WorkGroups()
+  /** Deals found while reading members' reports, to publish once the current publish is done. */
+  #deals: Frames[] = []
+  #dealing = false
+  /** Reads members' reports while group events wait (their reports free room). */
+  #waitingPoll: NodeJS.Timeout | undefined
+  /** Wakes the forwarding loop when waiting group events drop below the limit. */
+  #roomFreed: (() => void) | undefined
   readonly #responders = responderTable()
   /** Topics subscribed now (latin1 of the topic bytes): the relay is idle when none is. */
   readonly #topics = new Set<string>()
@@ -127,7 +145,14 @@ export class Relay {
 
   /** The relay's counters. */
   get stats(): RelayStats {
-    return { pid: process.pid, ...this.#counters, refused: this.#zap?.refused ?? 0, topics: this.#topics.size }
+    return {
+      pid: process.pid,
+      ...this.#counters,
+      refused: this.#zap?.refused ?? 0,
+      groupWaiting: this.#groups.waiting,
+      groupLost: this.#groups.lost,
+      topics: this.#topics.size
+    }
   }
 
   /** Whether any topic is subscribed. */
@@ -143,6 +168,9 @@ export class Relay {
     const pull = this.#pull
     try {
       for (;;) {
+        // Too many group events wait for room: stop reading senders (they feel it as
+        // backpressure) until members report progress, which travels on the other socket.
+        while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
         const topic = frames[0] as Buffer
@@ -151,9 +179,10 @@ export class Relay {
           continue
         }
         if (await this.#publish(frames)) this.#counters.forwarded++
-        // Each work group of the signal gets the same frames once more, on one member's topic.
+        // Each work group of the signal gets every event once more, each on one member's topic.
         if (this.#groups.size > 0) {
-          for (const member of this.#groups.pick(frames[0] as Buffer)) await this.#publish([member, frames[1] as Buffer, frames[2] as Buffer])
+          for (const deal of this.#groups.offer(topic, frames[1] as Buffer, frames[2] as Buffer)) await this.#publish(deal)
+          this.#watchWaiting()
         }
       }
     } catch (error) {
@@ -271,14 +300,53 @@ export class Relay {
         break
       }
       if (frame === undefined || frame.length === 0) continue
+      if (frame[0] !== 0 && frame[0] !== 1) {
+        // Not a subscription: a message a member sent upstream, its group state.
+        const state = decodeGroupState(frame)
+        if (state === undefined) {
+          this.#counters.malformed++
+          debug('dropped a message of 1 frames from a subscriber that is not a group state')
+        } else this.#deals.push(...this.#groups.report(state))
+        continue
+      }
       const topic = frame.toString('latin1', 1)
       if (frame[0] === 1) this.#topics.add(topic)
-      else if (frame[0] === 0 && this.#topics.delete(topic) && this.#topics.size === 0) becameIdle = true
+      else if (this.#topics.delete(topic) && this.#topics.size === 0) becameIdle = true
       if (debug.enabled) debug('%s %s', frame[0] === 1 ? 'subscribe' : 'unsubscribe', JSON.stringify(frame.toString('utf8', 1)))
-      this.#groups.update(frame)
+      this.#deals.push(...this.#groups.update(frame))
       this.#responders.update(frame)
     }
+    // Published after the publish in progress (a drain runs inside one), never inside it.
+    if (this.#deals.length > 0 && !this.#dealing) {
+      this.#dealing = true
+      queueMicrotask(() => void this.#publishDeals())
+    }
     if (becameIdle) this.onIdle?.()
+  }
+
+  async #publishDeals(): Promise<void> {
+    while (this.#deals.length > 0 && !this.#stopping) {
+      const deals = this.#deals
+      this.#deals = []
+      for (const deal of deals) await this.#publish(deal)
+    }
+    this.#dealing = false
+    this.#watchWaiting()
+  }
+
+  /** While group events wait, reads members' reports often; once few wait, lets the forwarding loop read again. */
+  #watchWaiting(): void {
+    const waiting = this.#groups.waiting
+    if (waiting < MAX_WAITING && this.#roomFreed !== undefined) {
+      this.#roomFreed()
+      this.#roomFreed = undefined
+    }
+    if (waiting > 0 && this.#waitingPoll === undefined && !this.#stopping) {
+      this.#waitingPoll = setInterval(() => void this.#drain(), WAITING_POLL)
+    } else if (waiting === 0 && this.#waitingPoll !== undefined) {
+      clearInterval(this.#waitingPoll)
+      this.#waitingPoll = undefined
+    }
   }
 
   /**
@@ -303,6 +371,8 @@ export class Relay {
   #close(linger: number): void {
     this.#stopping = true
     clearInterval(this.#beat)
+    clearInterval(this.#waitingPoll)
+    this.#roomFreed?.()
     this.#pull.close()
     this.#pub.linger = linger
     this.#pub.close()
