@@ -1,5 +1,6 @@
 // Work groups: three workers in the group "resizers" share the jobs (each job is
-// handled by exactly one of them), while a plain listener sees every job.
+// handled by exactly one of them, given to a worker with room: by default one
+// unfinished job each), while a plain listener sees every job.
 // Prints which worker took which job, then the totals, and exits.
 import { Node } from 'pyvent'
 
@@ -24,11 +25,7 @@ relay.connect('resize', () => {
 await relay.ready()
 await Promise.all(workers.map((worker) => worker.ready()))
 
-for (let i = 1; i <= jobs; i++) {
-  await relay.send('resize', { file: `photo-${i}.jpg` })
-  // The relay deals out messages, and one tick's sends are one message: yield between jobs.
-  await new Promise((resolve) => setImmediate(resolve))
-}
+for (let i = 1; i <= jobs; i++) await relay.send('resize', { file: `photo-${i}.jpg` })
 await done
 await relay.stop() // flushes: the plain listener has seen every job by now
 console.log(`the workers handled ${handled} jobs, the plain listener saw ${seen}`)

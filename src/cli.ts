@@ -18,7 +18,7 @@ import { checkName } from './codec'
 import type { PyventEvent } from './dispatcher'
 import { RemoteError } from './errors'
 import { DEFAULT_FILTER, Node } from './node'
-import { DEFAULTS, endpoint, resolveOptions } from './options'
+import { DEFAULTS, resolveOptions } from './options'
 import { Any } from './signal'
 import { MAX_TIMEOUT } from './waiter'
 
@@ -124,7 +124,8 @@ class UsageError extends Error {
 
 /** Where the relay is, as `host:port` (`[host]:port` for IPv6). */
 function address(node: Node): string {
-  return endpoint(node.options, 'pub').slice('tcp://'.length)
+  const { host, port } = node.options
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 /** One event as a line of JSON: the fields a shell script needs, in a fixed order. */

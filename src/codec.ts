@@ -95,17 +95,7 @@ function parseTopicParts(topic: string, prefix: string, count: number): string[]
 
 /** `[signal, group, node]` of a group topic, or `undefined` if `topic` is not one. */
 export function parseGroupTopic(topic: string): [string, string, string] | undefined {
-  if (!topic.startsWith(GROUP_PREFIX + '[')) return undefined
-  let parts: unknown
-  try {
-    parts = JSON.parse(topic.slice(GROUP_PREFIX.length))
-  } catch {
-    return undefined
-  }
-  if (!Array.isArray(parts) || parts.length !== 3 || !parts.every((part) => typeof part === 'string' && part.length > 0)) {
-    return undefined
-  }
-  return parts as [string, string, string]
+  return parseTopicParts(topic, GROUP_PREFIX, 3) as [string, string, string] | undefined
 }
 
 
@@ -212,12 +202,6 @@ function describe(value: unknown): string {
 /** How a property appears in a path: `.name`, `[3]` or `["odd key"]`. */
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/
 
-/** Where an object met on the precise path sits: its holder and its key there. */
-interface Place {
-  holder: object
-  key: string
-}
-
 /** The longest path an error message spells out; deeper ones start with `payload…`. */
 const MAX_PATH_STEPS = 32
 
@@ -266,50 +250,51 @@ function binaryRefusal(value: object): Refusal {
 
 /**
  * `JSON.stringify` with a replacer that refuses, naming the path, whatever JSON
- * would change. The slow, precise path: it allocates a little per object.
+ * would change. The slow, precise path, taken by payloads with a `toJSON` (a
+ * `Date`) or anything else the quick check does not pass.
  */
 function stringifyFaithfully(payload: unknown): string | undefined {
-  // JSON calls the replacer depth first, so an object's place is current while its
-  // properties are visited; the wrapper JSON puts around the payload has no place.
-  const places = new Map<object, Place>()
-  let lastHolder: object = {}
+  // The objects being serialised, the payload first, with the key of each in the one
+  // before. JSON calls the replacer depth first, with `this` on this chain: a call
+  // from an object further up means the ones below it are done.
+  const chain: object[] = []
+  const keys: string[] = []
+  let lastHolder: object | undefined
   let lastKey = ''
+  let lastValue: unknown
   const pathTo = (holder: object, key: string): string => {
-    const steps: string[] = []
-    let root = 'payload'
-    for (let at: Place = { holder, key }; ; ) {
-      const up = places.get(at.holder)
-      if (up === undefined) break // at.holder is JSON's wrapper: `at` is the payload itself
-      if (steps.length === MAX_PATH_STEPS) {
-        root = 'payload…'
-        break
-      }
-      steps.push(Array.isArray(at.holder) ? `[${at.key}]` : IDENTIFIER.test(at.key) ? `.${at.key}` : `[${JSON.stringify(at.key)}]`)
-      at = up
+    const end = chain.lastIndexOf(holder) + 1 // 0 for the wrapper JSON puts around the payload
+    if (end === 0) return 'payload'
+    let path = ''
+    for (let i = Math.max(1, end - MAX_PATH_STEPS + 1); i <= end; i++) {
+      const [parent, name] = i < end ? [chain[i - 1]!, keys[i]!] : [holder, key]
+      path += Array.isArray(parent) ? `[${name}]` : IDENTIFIER.test(name) ? `.${name}` : `[${JSON.stringify(name)}]`
     }
-    return root + steps.reverse().join('')
+    return (end > MAX_PATH_STEPS ? 'payload…' : 'payload') + path
   }
   const refuse = (holder: object, key: string, [what, why]: Refusal): never => {
     throw new InvalidPayloadError(`Cannot send ${what} at ${pathTo(holder, key)}: ${why}.`)
   }
   function replacer(this: object, key: string, value: unknown): unknown {
+    while (chain.length > 0 && chain[chain.length - 1] !== this) {
+      chain.pop()
+      keys.pop()
+    }
     lastHolder = this
     lastKey = key
+    lastValue = value
     switch (typeof value) {
       case 'object': {
         if (value === null) return value
-        // JSON has already called toJSON; Buffer's would hide the bytes behind {type, data}.
-        const own = Object.getOwnPropertyDescriptor(this, key)
-        if (own !== undefined && own.value !== value && isBinary(own.value)) refuse(this, key, binaryRefusal(own.value))
         const refusal = objectRefusal(value)
         if (refusal !== undefined) refuse(this, key, refusal)
-        if (places.has(value)) {
-          // Seen before: a shared object is fine, one of its own ancestors is a cycle.
-          for (let up: object | undefined = this; up !== undefined; up = places.get(up)?.holder) {
-            if (up === value) refuse(this, key, ['a circular reference', 'the object contains itself. Send a tree of data'])
-          }
+        // JSON has already called toJSON, and Buffer's hides the bytes in {"type":"Buffer","data":[...]}.
+        if ((value as { type?: unknown }).type === 'Buffer') {
+          const original: unknown = Object.getOwnPropertyDescriptor(this, key)?.value
+          if (original !== value && isBinary(original)) refuse(this, key, binaryRefusal(original))
         }
-        places.set(value, { holder: this, key })
+        chain.push(value)
+        keys.push(key)
         return value
       }
       case 'undefined':
@@ -331,6 +316,11 @@ function stringifyFaithfully(payload: unknown): string | undefined {
     return JSON.stringify(payload, replacer)
   } catch (error) {
     if (error instanceof InvalidPayloadError) throw error
+    if (lastHolder === undefined) lastHolder = {} // the payload's own toJSON threw
+    // JSON refuses a cycle when it meets, below itself, the object the replacer just passed.
+    if (typeof lastValue === 'object' && lastValue !== null && chain.indexOf(lastValue) < chain.length - 1) {
+      refuse(lastHolder, lastKey, ['a circular reference', 'the object contains itself. Send a tree of data'])
+    }
     // A getter or toJSON that threw, or nesting too deep for the stack.
     const near = pathTo(lastHolder, lastKey)
     throw new InvalidPayloadError(`Cannot send this payload: ${(error as Error).message} (near ${near}).`, { cause: error })
@@ -340,9 +330,10 @@ function stringifyFaithfully(payload: unknown): string | undefined {
 /**
  * Whether JSON.stringify would carry `value` faithfully, checked without
  * allocating: only strings, finite numbers, booleans, null, arrays and plain
- * objects, and no `toJSON`. `false` sends the caller to the precise path
- * (which also handles cycles: `depth` stops the walk long before a cycle could
- * loop it).
+ * objects (an `Error`, a `Buffer` or a class instance fails on its prototype),
+ * and no `toJSON`. `false` sends the caller to the precise path, which accepts
+ * `toJSON` and names what it refuses (it also handles cycles: `depth` stops
+ * this walk long before a cycle could loop it).
  */
 function isPlain(value: unknown, depth: number): boolean {
   switch (typeof value) {
@@ -540,7 +531,9 @@ const isLimit = (value: unknown): value is number => Number.isSafeInteger(value)
 
 /**
  * Decodes the frames of one message. Throws a {@link ProtocolError} that
- * names the fault for anything that is not a well-formed version-1 message.
+ * names the fault for anything that is not a well-formed version-1 message,
+ * including a topic or header frame over {@link MAX_ENVELOPE_BYTES} and a body
+ * number too large for a double (which JSON.parse would read as Infinity).
  * Nothing in a message is evaluated; JSON values are returned as parsed.
  */
 export function decode(frames: Buffer[]): Message {
@@ -618,6 +611,9 @@ export function decode(frames: Buffer[]): Message {
   }
 }
 
+/** Topic of a group report sent on the data path (header: the report; body: `[]`). The relay consumes it. */
+export const GROUP_STATE_TOPIC = '$c'
+
 /** A work-group member's capacity report: how many unfinished events it takes, and how many it finished. */
 export interface GroupState {
   /** The member's group topic (`$g[signal, group, node]`). */
@@ -629,9 +625,11 @@ export interface GroupState {
 }
 
 /**
- * The one-frame message a member sends upstream on its publisher connection
- * (through an XSUB socket, so it never queues behind events): `{"v":1,"k":"c",...}`.
- * Its first byte, `{`, tells the relay it is not a subscription.
+ * A group report, `{"v":1,"k":"c",...}`: the one frame a member sends upstream
+ * on its publisher connection (through an XSUB socket, so it never queues
+ * behind events; its first byte, `{`, tells the relay it is not a
+ * subscription), and the header of the same report sent on the data path on
+ * topic {@link GROUP_STATE_TOPIC}.
  */
 export function encodeGroupState(state: GroupState): string {
   return JSON.stringify({ v: PROTOCOL_VERSION, k: 'c', g: state.topic, c: state.capacity, d: state.done })

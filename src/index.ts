@@ -16,8 +16,8 @@ export type { AnySignal, Payload, PayloadValidator, Signal, SignalRef } from './
 export { DEFAULTS } from './options'
 export type { DeliveryMode, NodeOptions } from './options'
 export type { CurveOptions } from './security'
-export type { RelayStats } from './relay'
-export type { ClientStats } from './client'
+export type { RelayStats } from './zmq/relay'
+export type { ClientStats } from './engine'
 export {
   AbortError,
   AlreadyStartedError,

@@ -10,18 +10,17 @@ import { writeSync } from 'node:fs'
 import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
-import { Client, ClientStats, emptyClientStats } from './client'
+import { ClientStats, Connection, emptyClientStats, Engine, RelayHosting } from './engine'
+import { engineFor } from './engines'
 import { MethodDecorator, methodDecorator } from './decorators'
-import { diagnose } from './diagnose'
 import { GapTracker } from './sequence'
 import { checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
-import { AbortError, AlreadyStartedError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
+import { AbortError, AlreadyStartedError, ListenerError, MessageTooLargeError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
 import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
-import { RelayHost } from './relay-host'
-import type { RelayStats } from './relay'
+import type { RelayStats } from './zmq/relay'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 
 const debug = createDebug('pyvent:node')
@@ -149,7 +148,8 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly nodeId: string = uuidv4()
   readonly #defaultSender: string
   readonly #dispatcher: Dispatcher
-  readonly #relay = new RelayHost()
+  readonly #engine: Engine<RelayStats>
+  readonly #relay: RelayHosting<RelayStats>
   /** Pending requests and this node's responders. */
   readonly #requests: RequestBook
   /** This node's work-group memberships, by group topic: capacity and events finished. */
@@ -169,13 +169,15 @@ export class Node extends EventEmitter<NodeEventMap> {
   #stopping: Promise<boolean> | undefined
   #firstReady: Promise<void> | undefined
   #ready = false
-  #client: Client | undefined
+  #client: Connection | undefined
   /** An attempt to host the relay in progress (start, startServer or takeover). */
   #hosting: Promise<boolean> | undefined
 
   constructor(options: NodeOptions = {}) {
     super()
     this.#options = resolveOptions(options)
+    this.#engine = engineFor(this.#options)
+    this.#relay = this.#engine.relay()
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
     this.#dispatcher = new Dispatcher({
       subscribe: (topic) => this.#client?.subscribe(topic),
@@ -279,7 +281,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       this.#state = 'idle'
       throw error
     }
-    const client = new Client(this.#options, this.nodeId, this.#wire, {
+    const client = this.#engine.connect(this.#options, this.nodeId, this.#wire, {
       message: (message) => this.#onMessage(message),
       suspect: () => this.#takeOver(),
       demand: () => this.#dispatcher.size + this.#requests.size
@@ -322,7 +324,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     }
     if (this.#state !== 'started') throw new StoppedError('The node was stopped before it was ready.')
     const { host, port, readyTimeout } = this.#options
-    const hint = await diagnose(this.#options)
+    const hint = await this.#engine.diagnose(this.#options)
     throw new RelayUnreachableError(
       `No pyvent relay answered at ${host}:${port} within ${readyTimeout} ms. ${hint}`,
       host,
@@ -331,7 +333,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   }
 
   /** The client, or a StoppedError if stop() ran while the caller was waiting. */
-  #live(): Client {
+  #live(): Connection {
     if (this.#client === undefined) throw new StoppedError('The node was stopped while this call was waiting for it to start.')
     return this.#client
   }
@@ -541,7 +543,17 @@ export class Node extends EventEmitter<NodeEventMap> {
     return this.#readyOnce().then(
       () => {
         this.#waitingSends--
-        return this.#live().enqueue('e', name, sender, json)
+        const client = this.#live()
+        // Encoded before the relay said how much it takes: check against that now.
+        const size = json.length + 2 > client.maxPayloadBytes / 3 ? Buffer.byteLength(json) + 2 : 0
+        if (size > client.maxPayloadBytes) {
+          throw new MessageTooLargeError(
+            `The payload encodes to ${size} bytes, over the relay's maxMessageSize of ${client.maxPayloadBytes}; send less data, or raise maxMessageSize on the node that hosts the relay.`,
+            size,
+            client.maxPayloadBytes
+          )
+        }
+        return client.enqueue('e', name, sender, json)
       },
       (error: unknown) => {
         this.#waitingSends--
@@ -589,7 +601,9 @@ export class Node extends EventEmitter<NodeEventMap> {
     checkName(name, 'signal')
     const sender = options?.sender ?? this.#defaultSender
     if (sender !== this.#defaultSender) checkName(sender, 'sender')
-    return [name, sender, encodePayload(payload === undefined ? {} : payload, this.#options.maxMessageSize)]
+    // Against the relay's limit when it is smaller: a larger body would be dropped there.
+    const limit = this.#client?.maxPayloadBytes ?? this.#options.maxMessageSize
+    return [name, sender, encodePayload(payload === undefined ? {} : payload, limit)]
   }
 
   /**
@@ -748,7 +762,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     // those registered after this point belong to the next start.
     this.#requests.clear()
     const waiters = [...this.#waiters]
-    const client = this.#client as Client
+    const client = this.#client as Connection
     // Until the first readiness nothing of the user's was queued (send waits for it),
     // so only a node that was ready has anything to flush; one that was not has
     // lost only the sends still waiting for that readiness.

@@ -2,18 +2,13 @@
 // result, and the line on stderr when a process exits with events unconfirmed.
 import t from 'tap'
 import { Node, TimeoutError } from '../dist/index.js'
-import { deadline, fixture, portBlock, spawnNode } from './helpers'
+import { deadline, fixture, listenerAndSender, portBlock, spawnNode } from './helpers'
 
 const ports = portBlock(__filename)
 
 t.test('flush() resolves once everything sent before it has passed the relay', async (t) => {
   const port = ports.next()
-  const listener = new Node({ port })
-  const sender = new Node({ port, server: false })
-  t.teardown(async () => {
-    await sender.stop()
-    await listener.stop()
-  })
+  const { listener, sender } = listenerAndSender(t, port)
   let got = 0
   listener.connect('job', () => void got++)
   await listener.ready()

@@ -25,7 +25,7 @@ t.test('the plain loop `await send()` 300 times spreads over three idle members'
   const producer = new Node({ port })
   t.teardown(() => producer.stop())
   await producer.ready()
-  const group = members(t, port, [[1, '0'], [1, '0'], [1, '0']])
+  const group = members(t, port, [[1, '1'], [1, '1'], [1, '1']])
   for (const member of group) await member.line('READY')
   for (let i = 0; i < 300; i++) await producer.send('resize', { i })
   await started(group, 300)

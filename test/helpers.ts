@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import { basename, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import type { Test } from 'tap'
+import { Node } from '../dist/index.js'
 
 // Below Linux's ephemeral range (32768-60999 by default): a port in that range can
 // be taken at any moment by the local end of some outgoing connection, and a
@@ -138,4 +139,18 @@ export async function until(condition: () => boolean | Promise<boolean>, ms: num
     if (Date.now() > end) throw new Error(`Deadline: ${what} did not happen within ${ms} ms`)
     await new Promise((resolve) => setTimeout(resolve, 10))
   }
+}
+
+/**
+ * Two nodes on `port`: `listener`, which may host the relay, and `sender`, a
+ * client; both stopped in teardown, the sender first.
+ */
+export function listenerAndSender(t: Test, port: number, senderOptions: { linger?: number } = {}): { listener: Node; sender: Node } {
+  const listener = new Node({ port })
+  const sender = new Node({ port, server: false, ...senderOptions })
+  t.teardown(async () => {
+    await sender.stop()
+    await listener.stop()
+  })
+  return { listener, sender }
 }

@@ -157,10 +157,19 @@ async function requestRoundTrip(spawnRole, { roundTrips }) {
  * time from the kill to the arrival of the first event sent after it, which only a new
  * relay can have carried (events already past the old relay may still trickle in).
  */
-async function failoverRun(spawnRole) {
+/**
+ * One failover: a ticker sends an event every millisecond or so; then `kill` is SIGKILLed:
+ * 'host', the process that started the relay (the relay process lives on), or 'relay', that
+ * process and the relay process with it (a survivor must take over). Measures kill -> the
+ * first event sent after the kill that arrives, and counts what was lost.
+ */
+async function failoverRun(spawnRole, kill = 'relay') {
   const port = await portPair()
   const relay = spawnRole({ file: 'pyvent.js', role: 'relay', config: { port } })
   await relay.ready
+  const { stats } = await relay.call('report')
+  // Up to 0.1.0 the relay was a thread of its host: no pid of its own.
+  const relayPid = stats.relay?.pid
   // Both may serve, as the issue asks; only a node that receives notices the relay is gone.
   const listener = spawnRole({ file: 'pyvent.js', role: 'listener', config: { port, server: true, stream: true } })
   const ticker = spawnRole({ file: 'pyvent.js', role: 'ticker', config: { port, server: true } })
@@ -169,9 +178,18 @@ async function failoverRun(spawnRole) {
   await listener.until('arrival', (arrival) => arrival.i >= 100, 10_000)
   const killedAt = performance.now()
   const killed = relay.kill()
+  if (kill === 'relay' && relayPid !== undefined && relayPid !== relay.process.pid) process.kill(relayPid, 'SIGKILL')
   const { next } = await ticker.call('mark')
   const first = await listener.until('arrival', (arrival) => arrival.i >= next, 10_000)
   await killed
+  if (kill === 'host' && relayPid !== undefined) {
+    // The relay process outlived its host; it ends once nobody uses it, but not before this run does.
+    try {
+      process.kill(relayPid, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  }
   // Events numbered below that first one which never arrived went down with the old relay.
   const before = new Set(listener.log.get('arrival').filter((a) => a.i < first.i).map((a) => a.i))
   return { ms: first.at - killedAt, lost: first.i - before.size }
@@ -183,21 +201,24 @@ async function failoverRun(spawnRole) {
  */
 async function coldStart(spawnRole, { coldRuns }) {
   const port = await portPair()
+  const hostPort = await portPair()
   const listener = spawnRole({ file: 'pyvent.js', role: 'listener', config: { port, host: true, stream: true } })
   await listener.ready
   const scripts = {
     node: () => ['-e', ''],
     zeromq: () => [join(ROLES, 'cold-zmq.js')],
-    pyvent: (k) => [join(ROLES, 'cold-send.js'), String(k)]
+    pyvent: (k) => [join(ROLES, 'cold-send.js'), String(k)],
+    // Nothing on its port: the script starts the relay itself, sends, stops it and exits.
+    hosting: (k) => [join(ROLES, 'cold-send.js'), String(k)]
   }
-  const times = { node: [], zeromq: [], pyvent: [] }
+  const times = { node: [], zeromq: [], pyvent: [], hosting: [] }
   // One untimed round warms the disk cache. The scripts take turns, and the turn order
   // rotates each round: whichever runs right after a pyvent send is measurably slower.
   const names = Object.keys(scripts)
   for (let k = -1; k < coldRuns; k++) {
     for (let turn = 0; turn < names.length; turn++) {
       const name = names[(k + 1 + turn) % names.length]
-      const ms = await timeScript(scripts[name](k + 1), { PYVENT_PORT: String(port) })
+      const ms = await timeScript(scripts[name](k + 1), { PYVENT_PORT: String(name === 'hosting' ? hostPort : port) })
       if (name === 'pyvent') await listener.until('arrival', (arrival) => arrival.i === k + 1, 5000)
       if (k >= 0) times[name].push(ms)
     }
@@ -205,7 +226,36 @@ async function coldStart(spawnRole, { coldRuns }) {
   return Object.fromEntries(Object.entries(times).map(([name, runs]) => [name, { median: median(runs), runs }]))
 }
 
+/**
+ * A work group of `members` (each with `concurrency`) behind a relay in its own process:
+ * one sender sends `count` events; the rate is events over the time from the first send
+ * to the last arrival at any member.
+ */
+async function groupRun(spawnRole, count, { members = 3, concurrency = 1 } = {}) {
+  const port = await portPair()
+  const relay = spawnRole({ file: 'pyvent.js', role: 'relay', config: { port, host: true } })
+  await relay.ready
+  const group = Array.from({ length: members }, () => spawnRole({ file: 'pyvent.js', role: 'member', config: { port, concurrency } }))
+  const sender = spawnRole({ file: 'pyvent.js', role: 'sender', config: { port } })
+  await Promise.all([...group, sender].map((role) => role.ready))
+  const started = Date.now()
+  await sender.call('go', { count })
+  let reports = []
+  for (let tries = 0; tries < 600; tries++) {
+    reports = await Promise.all(group.map((member) => member.call('finish')))
+    if (sum(reports.map((report) => report.count)) >= count) break
+  }
+  const handled = sum(reports.map((report) => report.count))
+  const last = Math.max(...reports.map((report) => report.last))
+  return {
+    rate: handled / ((last - started) / 1000),
+    lost: count - handled,
+    shares: reports.map((report) => report.count)
+  }
+}
+
 module.exports = {
+  groupRun,
   aggregate,
   deliveryRun,
   pyventSpecs,

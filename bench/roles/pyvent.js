@@ -82,9 +82,32 @@ runRole({
     }
   },
 
+  /** A work-group member: counts what it is handed, and when the last one came. */
+  async member(config) {
+    const { group = 'bench', concurrency = 1 } = config
+    const node = await startNode(config)
+    let count = 0
+    let last = 0
+    node.connect(
+      SIGNAL,
+      () => {
+        count++
+        last = Date.now()
+      },
+      { group, concurrency }
+    )
+    await node.ready()
+    return {
+      async finish() {
+        await node.ready()
+        return { count, last, ...usage() }
+      }
+    }
+  },
+
   async responder(config) {
     const node = await startNode(config)
-    node.connect(RPC, (payload) => payload)
+    node.respond(RPC, (payload) => payload)
     await node.ready()
     return { report: () => report(node) }
   },

@@ -15,15 +15,16 @@ import {
   encodeEvents,
   encodeGroupState,
   EventMessage,
+  GROUP_STATE_TOPIC,
   Frames,
   GroupState,
   HEARTBEAT_TOPIC,
   ReplyMessage,
   topicFrame
-} from './codec'
-import { endpoint, frameLimit, ResolvedOptions } from './options'
-import { GapTracker } from './sequence'
-import { baseSocketOptions, isEAGAIN } from './sockets'
+} from '../codec'
+import type { ResolvedOptions } from '../options'
+import type { ClientStats, Connection, EngineHandlers, WireState } from '../engine'
+import { baseSocketOptions, endpoint, frameLimit, isEAGAIN } from './sockets'
 
 const debug = createDebug('pyvent:client')
 
@@ -46,30 +47,6 @@ const MAX_POLL_INTERVAL = 8
 /** Messages a polling client takes in a row before it lets its thread's event loop run. */
 const POLL_BATCH = 256
 
-/** Counters of a client. */
-export interface ClientStats {
-  /** Events queued by `send` (and requests). */
-  sent: number
-  /** Events received (payloads of event messages, whether or not a listener matched). */
-  received: number
-  /** Messages that were not valid pyvent messages, dropped. */
-  malformed: number
-  /** Events missing from a sender's sequence (lost upstream, for example by a drop-mode relay). */
-  gaps: number
-  /** Events whose sequence number was already seen (repeated or out of order). */
-  duplicates: number
-}
-
-/** What the client hands its node. */
-export interface ClientHandlers {
-  /** An event, request or reply arrived. */
-  message(message: EventMessage | ReplyMessage): void
-  /** No message from the relay within the detection window. */
-  suspect(): void
-  /** How many listeners, waits and requests need the receive loop now. */
-  demand(): number
-}
-
 interface Batch {
   kind: 'e' | 'q'
   signal: string
@@ -86,20 +63,15 @@ const RESOLVED = Promise.resolve()
 /** libzmq's option number of the send high-water mark. */
 const ZMQ_SNDHWM = 23
 
-/** A fresh set of client counters. */
-export function emptyClientStats(): ClientStats {
-  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
-}
-
 const pause = (ms: number): Promise<void> => new Promise((resolve) => (ms === 0 ? setImmediate(resolve) : setTimeout(resolve, ms)))
 
-/** The client half of a node. */
-export class Client {
+/** The client half of a node on the ZeroMQ relay: its {@link Connection}. */
+export class Client implements Connection {
   /** Counters, owned by the node so they outlive this client. */
   readonly stats: ClientStats
   readonly #options: ResolvedOptions
   readonly #node: string
-  readonly #handlers: ClientHandlers
+  readonly #handlers: EngineHandlers
   readonly #push: Push
   readonly #sub: Subscriber
   /** The batch still being filled this tick. */
@@ -109,7 +81,7 @@ export class Client {
   #flushing = false
   #sealScheduled = false
   #waiters: (() => void)[] = []
-  readonly #gaps: GapTracker
+  readonly #gaps: WireState['gaps']
   /**
    * Whether this client polls instead of leaving an operation pending. In a worker
    * thread a pending receive or send aborts the whole process when the thread is
@@ -138,15 +110,17 @@ export class Client {
   #closed = false
 
   /** Batch cap in UTF-16 units: a UTF-8 byte count is at most three times that, plus commas and brackets. */
-  readonly #batchChars: number
+  #batchChars: number
+  /** The largest body the relay takes, once it has said so (in its heartbeats and probe answers). */
+  #relayLimit: number | undefined
   /** Next sequence number per signal; owned by the node so it survives a restart. */
   readonly #seqs: Map<string, number>
 
   constructor(
     options: ResolvedOptions,
     node: string,
-    state: { seqs: Map<string, number>; stats: ClientStats; gaps: GapTracker },
-    handlers: ClientHandlers
+    state: WireState,
+    handlers: EngineHandlers
   ) {
     this.#options = options
     this.#node = node
@@ -419,6 +393,7 @@ export class Client {
         this.#handlers.message(message)
         return
       case 'p':
+        this.#learnLimit(message.limit)
         // A probe that comes back also proves every older probe's point (their
         // subscriptions were made earlier on the same connection): settle those too.
         if (!this.#probes.has(message.topic)) return
@@ -428,8 +403,21 @@ export class Client {
         }
         return
       case 'h':
+        this.#learnLimit(message.limit)
         return
     }
+  }
+
+  #learnLimit(limit: number | undefined): void {
+    if (limit === undefined || limit === this.#relayLimit) return
+    this.#relayLimit = limit
+    this.#batchChars = Math.min(MAX_BATCH_CHARS, Math.floor(this.maxPayloadBytes / 4))
+    debug('the relay takes bodies of up to %d bytes', limit)
+  }
+
+  /** The largest body this node may send: its own maxMessageSize, or the relay's if smaller. */
+  get maxPayloadBytes(): number {
+    return Math.min(this.#options.maxMessageSize, this.#relayLimit ?? Infinity)
   }
 
   #track(message: EventMessage): void {
@@ -440,14 +428,19 @@ export class Client {
 
   /**
    * Tells the relay how much room this node has as a member of a work group.
-   * Sent upstream on a socket of its own, so a report never waits behind events
-   * (a relay holding back events for lack of room must still hear it), and
-   * again every relayTimeout, so a new relay hears it too.
+   * Sent twice: on the data path, where a later probe proves it arrived, and
+   * upstream on a socket of its own, where it never waits behind events (a relay
+   * holding back events for lack of room must still hear it); and again every
+   * relayTimeout, so a new relay hears it too. Reports are cumulative, so the
+   * relay takes the newest and ignores the rest.
    */
   reportGroup(state: GroupState): void {
     if (this.#closed) return
     this.#groupStates.set(state.topic, { ...state })
     this.#groupDirty.add(state.topic)
+    // Also behind everything queued on the data path: a readiness probe sent after
+    // this proves the relay has it (the upstream socket may not be connected yet).
+    this.enqueueFrames([topicFrame(GROUP_STATE_TOPIC), encodeGroupState(state), '[]'], true)
     if (this.#stateSocket === undefined) {
       this.#stateSocket = new XSubscriber({
         ...baseSocketOptions(this.#options, 'client'),

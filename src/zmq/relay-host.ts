@@ -6,10 +6,10 @@
  */
 import { ChildProcess, fork } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
-import { createServer, Socket } from 'node:net'
+import { createServer, Server, Socket } from 'node:net'
 import { join } from 'node:path'
 import createDebug from 'debug'
-import { ResolvedOptions } from './options'
+import { ResolvedOptions } from '../options'
 import type { RelayConfig, RelayStats } from './relay'
 import type { ToHost, ToRelay } from './relay-process'
 
@@ -44,6 +44,20 @@ async function bothFree(host: string, port: number): Promise<boolean> {
 }
 
 /**
+ * Holds `host:port` with a plain listener (closing every connection at once)
+ * while a relay process starts, so that a second node trying to host at the
+ * same moment sees the port taken and does not start a process of its own.
+ */
+function reserve(host: string, port: number): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer((socket) => socket.destroy())
+    server.unref()
+    server.once('error', () => resolve(undefined))
+    server.listen({ host, port, exclusive: true }, () => resolve(server))
+  })
+}
+
+/**
  * Owns the relay process of a hosting node. Emits `'lost'` if the process
  * ends without being asked to.
  * @internal
@@ -62,6 +76,8 @@ export class RelayHost extends EventEmitter {
     if (options.curve !== undefined && options.curve.serverSecretKey === undefined) return false
     // Cheap check first, so a client does not pay for a process when a relay is already there.
     if (!(await bothFree(options.host, options.port))) return false
+    const reservation = await reserve(options.host, options.port)
+    if (reservation === undefined) return false
     this.#options = options
     const env = { ...process.env }
     // The relay is plain library code: it needs none of the host's loaders or flags.
@@ -84,8 +100,17 @@ export class RelayHost extends EventEmitter {
     }
     child.on('error', (error) => debug('relay process error: %s', error.message))
     const exited = once(child, 'exit').then(() => undefined)
+    const next = (): Promise<ToHost | undefined> => Promise.race([once(child, 'message').then(([message]) => message as ToHost), exited])
+    // The port is let go only once the process is loaded and about to bind it.
+    const loaded = await next()
+    await new Promise((resolve) => reservation.close(resolve))
+    if (loaded?.type !== 'loaded') {
+      child.kill('SIGKILL')
+      await exited
+      return false
+    }
     child.send({ type: 'start', config: { options, hold } satisfies RelayConfig } satisfies ToRelay)
-    const reply = await Promise.race([once(child, 'message').then(([message]) => message as ToHost), exited])
+    const reply = await next()
     if (reply?.type !== 'bound') {
       await exited
       return false

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isIPv6, ResolvedOptions } from './options'
+import type { ResolvedOptions } from '../options'
 
 /** Whether a ZeroMQ error means "not now" (a full queue, or nothing to receive). */
 export function isEAGAIN(error: unknown): boolean {
@@ -18,4 +18,23 @@ export function baseSocketOptions(options: ResolvedOptions, side: 'client' | 're
   if (curve === undefined) return base
   if (side === 'relay') return { ...base, curveServer: true, curveSecretKey: curve.serverSecretKey ?? null, zapDomain: 'pyvent' }
   return { ...base, curveServerKey: curve.serverPublicKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
+}
+
+/** Whether the host is an IPv6 address, which ZeroMQ sockets must be told about. */
+export function isIPv6(options: ResolvedOptions): boolean {
+  return options.host.includes(':')
+}
+
+/** Room the sockets allow beyond `maxMessageSize`, for the topic and header frames. */
+const FRAME_HEADROOM = 4096
+
+/** The per-frame limit the receiving sockets enforce (ZeroMQ checks every frame). */
+export function frameLimit(options: ResolvedOptions): number {
+  return options.maxMessageSize + FRAME_HEADROOM
+}
+
+/** The ZeroMQ endpoint of the relay's publisher (`pub`) or pull (`pull`) socket. */
+export function endpoint(options: ResolvedOptions, which: 'pub' | 'pull'): string {
+  const host = isIPv6(options) ? `[${options.host}]` : options.host
+  return `tcp://${host}:${which === 'pub' ? options.port : options.port + 1}`
 }

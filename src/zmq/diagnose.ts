@@ -7,7 +7,7 @@
  */
 import { lookup } from 'node:dns/promises'
 import { isIP, Socket } from 'node:net'
-import { ResolvedOptions } from './options'
+import { ResolvedOptions } from '../options'
 import { bindProblem } from './relay-host'
 
 /** How long a look at one port may take. */

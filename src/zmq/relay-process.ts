@@ -14,7 +14,7 @@ const debug = createDebug('pyvent:relay')
 /** Messages from the host. */
 export type ToRelay = { type: 'start'; config: RelayConfig } | { type: 'stop' } | { type: 'stats' }
 /** Messages to the host. */
-export type ToHost = { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats } | { type: 'stopped' }
+export type ToHost = { type: 'loaded' } | { type: 'bound' } | { type: 'busy'; reason: string } | { type: 'stats'; stats: RelayStats } | { type: 'stopped' }
 
 let relay: Relay | undefined
 let ending = false
@@ -61,6 +61,7 @@ if (process.send === undefined) {
     else if (message.type === 'stats' && relay !== undefined) post({ type: 'stats', stats: relay.stats })
     else if (message.type === 'stop') void end()
   })
+  post({ type: 'loaded' })
   process.on('disconnect', () => {
     if (ending) return
     // The host is gone without stopping the relay. Go on relaying while nodes use it.

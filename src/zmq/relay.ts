@@ -7,11 +7,11 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic } from './codec'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic, PROTOCOL_VERSION } from '../codec'
 import { responderTable, WorkGroups } from './groups'
-import { endpoint, frameLimit, ResolvedOptions } from './options'
-import { ZapHandler } from './security'
-import { baseSocketOptions, isEAGAIN } from './sockets'
+import type { ResolvedOptions } from '../options'
+import { ZapHandler } from './zap'
+import { baseSocketOptions, endpoint, frameLimit, isEAGAIN } from './sockets'
 
 const debug = createDebug('pyvent:relay')
 
@@ -20,6 +20,8 @@ const LETTER_H = 0x68
 const LETTER_G = 0x67
 const LETTER_S = 0x73
 const LETTER_Q = 0x71
+const LETTER_P = 0x70
+const LETTER_C = 0x63
 
 /** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
 const MAX_RETRY_WAIT = 10
@@ -87,6 +89,7 @@ export class Relay {
   readonly #topics = new Set<string>()
   readonly #counters = { forwarded: 0, failed: 0, stalls: 0, malformed: 0, noResponders: 0 }
   readonly #heartbeat: Frames
+  readonly #probeHeader: string
   #beat: NodeJS.Timeout | undefined
   #beating = false
   /** The publish in progress: zeromq.js allows one pending send per socket. */
@@ -127,7 +130,10 @@ export class Relay {
       maxMessageSize: frameLimit(options),
       linger: 0
     })
-    this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC)
+    // Every heartbeat and probe answer says how large a body this relay takes, so a
+    // node with a larger maxMessageSize refuses what the relay would drop.
+    this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, { limit: options.maxMessageSize })
+    this.#probeHeader = JSON.stringify({ v: PROTOCOL_VERSION, k: 'p', m: options.maxMessageSize })
   }
 
   /** Binds both ports; throws (with both sockets closed) if either is taken. */
@@ -170,6 +176,8 @@ export class Relay {
       for (;;) {
         // Too many group events wait for room: stop reading senders (they feel it as
         // backpressure) until members report progress, which travels on the other socket.
+        // In drop mode the oldest waiting events go instead, counted in groupLost.
+        if (this.#options.delivery === 'drop') this.#groups.shed(MAX_WAITING)
         while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
@@ -178,6 +186,16 @@ export class Relay {
           await this.#request(frames)
           continue
         }
+        // A member's group report on the data path: consumed here, never published.
+        if (topic[0] === DOLLAR && topic[1] === LETTER_C && topic.length === 3) {
+          const state = decodeGroupState(frames[1] as Buffer)
+          if (state === undefined) this.#counters.malformed++
+          else for (const deal of this.#groups.report(state)) await this.#publish(deal)
+          this.#watchWaiting()
+          continue
+        }
+        // A probe comes back with the relay's limit in its header.
+        if (topic[0] === DOLLAR && topic[1] === LETTER_P) frames[1] = Buffer.from(this.#probeHeader)
         if (await this.#publish(frames)) this.#counters.forwarded++
         // Each work group of the signal gets every event once more, each on one member's topic.
         if (this.#groups.size > 0) {

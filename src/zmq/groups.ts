@@ -7,7 +7,7 @@
  * @module
  */
 import createDebug from 'debug'
-import { Frames, GroupState, parseGroupTopic, parseResponderTopic, requestTopic, topicFrame } from './codec'
+import { Frames, GroupState, parseGroupTopic, parseResponderTopic, requestTopic, topicFrame } from '../codec'
 
 const debug = createDebug('pyvent:relay')
 
@@ -213,11 +213,28 @@ export class WorkGroups {
     const events = payloads.map((payload, i): [Record<string, unknown>, string] => [{ ...head, q: seq + i }, JSON.stringify(payload)])
     const deals: Frames[] = []
     for (const group of groups.values()) {
+      // A group takes events once a member has reported its room (a member's readiness
+      // proves its report arrived): a subscription alone, which anyone who reaches the
+      // port can make, never makes events wait.
+      if (!group.members.some((member) => member.base !== undefined)) continue
       group.waiting.push(...events)
       this.waiting += events.length
       deals.push(...this.#serve(group))
     }
     return deals
+  }
+
+  /** Drops the oldest waiting events past `limit` (drop mode), counting them as lost. */
+  shed(limit: number): void {
+    for (const groups of this.#bySignal.values()) {
+      for (const group of groups.values()) {
+        const excess = this.waiting - limit
+        if (excess <= 0) return
+        const dropped = group.waiting.splice(0, Math.min(excess, group.waiting.length)).length
+        this.waiting -= dropped
+        this.lost += dropped
+      }
+    }
   }
 
   /** Hands the group's waiting events, oldest first, to members with room, in turn. */

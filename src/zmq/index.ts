@@ -1,0 +1,18 @@
+/**
+ * The ZeroMQ relay engine: a relay process (XPUB on port, PULL on port + 1)
+ * that the first node able to serve starts, and client sockets in every node.
+ *
+ * @module
+ */
+import type { Engine } from '../engine'
+import { Client } from './client'
+import { diagnose } from './diagnose'
+import type { RelayStats } from './relay'
+import { RelayHost } from './relay-host'
+
+/** The engine every node uses. */
+export const zmqEngine: Engine<RelayStats> = {
+  connect: (options, node, state, handlers) => new Client(options, node, state, handlers),
+  relay: () => new RelayHost(),
+  diagnose
+}
