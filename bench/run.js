@@ -9,7 +9,7 @@
 //   node bench/run.js [--quick] [--only <row>]
 //
 // --quick: fewer events and one repetition, a smoke run.
-// --only:  one row, by id or number (see ROWS); ratios to baselines that did not run read n/a.
+// --only:  rows by id or number, comma-separated (see ROWS); ratios to baselines that did not run read n/a.
 //
 // The machine may be shared and noisy: figures are reported, never asserted; targets are
 // judged in the table's pass column only.
@@ -367,7 +367,8 @@ function render(lines, header) {
 async function main() {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } })
   const S = values.quick ? QUICK : FULL
-  const rows = values.only === undefined ? ROWS : ROWS.filter((row) => [row.id, String(row.n)].includes(values.only))
+  const wanted = values.only?.split(',')
+  const rows = wanted === undefined ? ROWS : ROWS.filter((row) => wanted.includes(row.id) || wanted.includes(String(row.n)))
   if (rows.length === 0) {
     const known = ROWS.map((row) => (row.n === undefined ? row.id : `${row.n}|${row.id}`)).join(', ')
     process.stderr.write(`--only ${values.only}: no such row; rows are ${known}\n`)

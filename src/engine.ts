@@ -79,6 +79,8 @@ export type RelayCounters = object
 export interface RelayHosting<Stats extends RelayCounters = RelayCounters> extends EventEmitter {
   start(options: ResolvedOptions, hold: number): Promise<boolean>
   stop(): Promise<void>
+  /** Lets the relay go on without this node: it serves whoever still uses it, then ends by itself. */
+  release(): void
   stats(): Promise<Stats | undefined>
   readonly running: boolean
 }

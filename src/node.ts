@@ -16,7 +16,7 @@ import { MethodDecorator, methodDecorator } from './decorators'
 import { GapTracker } from './sequence'
 import { checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
-import { AbortError, AlreadyStartedError, ListenerError, MessageTooLargeError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
+import { AbortError, ListenerError, MessageTooLargeError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
 import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
@@ -728,7 +728,12 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** Called when the process has nothing else to do: a node nobody listens on flushes and stops. @internal */
   idle(): void {
-    if (this.#state === 'started' && this.#dispatcher.size === 0 && this.#requests.size === 0) void this.stop()
+    if (this.#state !== 'started' || this.#dispatcher.size > 0 || this.#requests.size > 0) return
+    // The process is about to end: hand the relay over to the nodes still using it
+    // (it exits by itself once none is) instead of making them take it over.
+    this.#stopping ??= this.#shutdown(true).finally(() => {
+      this.#stopping = undefined
+    })
   }
 
   /**
@@ -747,7 +752,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     return this.#stopping
   }
 
-  async #shutdown(): Promise<boolean> {
+  async #shutdown(handOver = false): Promise<boolean> {
     // Only wait when a start is in flight: the state must change in this same
     // tick, or a call made right after stop() would see a node about to vanish.
     if (this.#starting !== undefined) await this.#starting.catch(() => undefined)
@@ -777,7 +782,8 @@ export class Node extends EventEmitter<NodeEventMap> {
     await this.#hosting
     if (this.#relay.running) {
       this.#lastRelay = (await this.#relay.stats()) ?? this.#lastRelay
-      await this.#relay.stop()
+      if (handOver) this.#relay.release()
+      else await this.#relay.stop()
       this.emit('relay', false)
     }
     this.#state = 'idle'

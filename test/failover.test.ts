@@ -48,6 +48,28 @@ t.test('SIGKILL of the process hosting the relay: the relay goes on, then ends w
   t.ok(await canBind(port), 'and its ports are free')
 })
 
+t.test('a script that hosted the relay and ends by itself hands it over: no failover for the others', async (t) => {
+  const port = ports.next()
+  const host = spawnNode(t, fixture('handover-host.js'), [String(port)])
+  const pid = Number((await host.line(/^RELAYPID/)).split(' ')[1])
+  t.teardown(() => {
+    if (alive(pid)) process.kill(pid, 'SIGKILL')
+  })
+  const listener = spawnNode(t, fixture('failover-listener.js'), [String(port)])
+  t.equal(await listener.line(/^READY/), 'READY false', 'the listener is a client')
+  host.process.stdin!.write('go\n')
+  t.equal(await host.exit(), 0, 'the host ended by itself')
+  const sender = new Node({ port, server: false })
+  await sender.send('tick', { i: 0 })
+  await listener.line('TICK 0')
+  t.ok(alive(pid), 'the same relay process serves on')
+  t.notOk(listener.lines.some((line) => line.startsWith('RELAY')), 'the listener never had to take the relay over')
+  await sender.send('final', {})
+  t.equal(await listener.exit(), 0)
+  await sender.stop()
+  await until(() => !alive(pid), 5000, 'the relay process to exit once no node uses it')
+})
+
 t.test('SIGKILL of the relay and its host: a survivor takes over, subscriptions and pending waits survive', async (t) => {
   const port = ports.next()
   const relay = spawnNode(t, fixture('listener.js'), [String(port), 'unused', '1'])

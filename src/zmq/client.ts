@@ -19,7 +19,6 @@ import {
   Frames,
   GroupState,
   HEARTBEAT_TOPIC,
-  ReplyMessage,
   topicFrame
 } from '../codec'
 import type { ResolvedOptions } from '../options'

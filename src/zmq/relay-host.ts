@@ -164,6 +164,18 @@ export class RelayHost extends EventEmitter {
     }
   }
 
+  /**
+   * Lets the relay process go on without its host: closing the channel tells it
+   * its host is gone, and it relays for the nodes still subscribed, then exits.
+   */
+  release(): void {
+    const child = this.#child
+    if (child === undefined) return
+    this.#stopping = true
+    this.#child = undefined
+    if (child.connected) child.disconnect()
+  }
+
   /** Stops the relay and resolves when its process has ended and its ports are free. */
   async stop(): Promise<void> {
     const child = this.#child
