@@ -232,17 +232,23 @@ const ROWS = [
     id: 'group',
     n: 9,
     title: 'work group of three, concurrency 1',
-    measure: (S) => runs(S.reps, (spawnRole) => groupRun(spawnRole, S.events / 4)),
     // measured after the plain 1 -> 1 row, for the same-run ratio
-    lines: ({ median: m, runs: all }, results) => {
+    measure: async (S) => ({
+      one: await runs(S.reps, (spawnRole) => groupRun(spawnRole, S.events / 20, { concurrency: 1 })),
+      many: await runs(S.reps, (spawnRole) => groupRun(spawnRole, S.events / 4, { concurrency: 64 }))
+    }),
+    lines: ({ one, many }, results) => {
       const plain = results.throughput?.lossless?.median.rate
       return [
-        line('9', '1 sender -> work group of 3 members', 'throughput', rate(m.rate), {
+        ['1', one],
+        ['64', many]
+      ].map(([concurrency, { median: m, runs: all }]) =>
+        line('9', `1 sender -> group of 3, concurrency ${concurrency}`, 'throughput', rate(m.rate), {
           vs: `${plain === undefined ? '' : `${(m.rate / plain).toFixed(2)}x plain 1->1; `}shares ${all.at(-1).shares.join('/')}; ${m.lost} lost`,
           target: 'lost 0',
           pass: all.every((run) => run.lost === 0)
         })
-      ]
+      )
     }
   },
   {

@@ -156,7 +156,7 @@ async function withNode(call: Call, io: CliIO, body: (node: Node) => Promise<num
  * Resolves when a long-running command should end: on SIGINT or SIGTERM (or,
  * when the caller gave one, when `io.abortSignal` aborts), or with the error
  * when `output` fails (a closed pipe). Holds the process open meanwhile,
- * because the relay worker does not.
+ * because the relay process does not.
  */
 function untilStopped(io: CliIO, output?: NodeJS.WritableStream): Promise<Error | undefined> {
   return new Promise((resolve) => {
@@ -221,7 +221,6 @@ async function runListen(call: Call, io: CliIO): Promise<number> {
     // rejection here), not also through the error event of the listeners' own start.
     await node.ready()
     const print = (_payload: unknown, event: PyventEvent): void => {
-      // A block body on purpose: a listener that returns a value answers requests.
       io.stdout.write(eventLine(event))
     }
     const sender = call.all ? Any : (call.sender ?? DEFAULT_FILTER)
@@ -281,7 +280,7 @@ async function runServe(call: Call, io: CliIO): Promise<number> {
 
 const COMMANDS: Record<CommandName, Command> = {
   send: {
-    synopsis: 'send <signal> [json] [options]',
+    synopsis: 'send <signal> [json | -] [options]',
     summary: 'send one event (payload [json], - for standard input)',
     arity: [1, 2],
     missing: '<signal>',
@@ -339,18 +338,19 @@ const COMMANDS: Record<CommandName, Command> = {
     run: runWait
   },
   request: {
-    synopsis: 'request <signal> [json] [options]',
+    synopsis: 'request <signal> [json | -] [options]',
     summary: 'send a request and print the reply',
     arity: [1, 2],
     missing: '<signal>',
     options: {
-      sender: 'the sender name responders filter on (default: pyvent)',
+      sender: 'the sender name the responder sees in event.sender (default: pyvent)',
       timeout: 'give up after this many milliseconds (default: 5000)'
     },
     details: [
-      'Sends a request and prints the first reply as one line of JSON. The payload is as',
-      'for send: the [json] argument, standard input for -, else {}. Exits with 1 if no',
-      'responder answered within --timeout, or if the responder failed.',
+      'Sends a request and prints the reply as one line of JSON. The relay hands it to',
+      'one responder (registered with respond() in a node). The payload is as for send:',
+      'the [json] argument, standard input for -, else {}. Exits with 1 if no responder',
+      'is registered, none answered within --timeout, or the responder failed.',
       '',
       'Examples:',
       `  pyvent request add '{"a":1,"b":2}'`,

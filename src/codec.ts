@@ -611,6 +611,12 @@ export function decode(frames: Buffer[]): Message {
   }
 }
 
+/**
+ * The largest frame a subscriber sends upstream: a subscription (a topic) or a
+ * group report (a group topic, JSON-escaped once more, and a few fields).
+ */
+export const MAX_UPSTREAM_BYTES = MAX_TOPIC_BYTES * 2 + 128
+
 /** Topic of a group report sent on the data path (header: the report; body: `[]`). The relay consumes it. */
 export const GROUP_STATE_TOPIC = '$c'
 
@@ -637,7 +643,7 @@ export function encodeGroupState(state: GroupState): string {
 
 /** The group state in an upstream frame, or `undefined` if the frame is not a valid one. */
 export function decodeGroupState(frame: Buffer): GroupState | undefined {
-  if (frame.length > MAX_TOPIC_BYTES + 128 || frame[0] !== 0x7b) return undefined
+  if (frame.length > MAX_UPSTREAM_BYTES || frame[0] !== 0x7b) return undefined
   let value: unknown
   try {
     value = JSON.parse(frame.toString('utf8'))

@@ -694,8 +694,10 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   #onMessage(message: EventMessage | ReplyMessage): void {
     if (message.kind === 'r') this.#requests.onReply(message)
-    else if (message.kind === 'q') this.#requests.onRequest(message)
-    else this.#dispatcher.dispatch(message)
+    // Only a request the relay handed to one of this node's responders (on its $s topic) is answered.
+    else if (message.kind === 'q') {
+      if (message.topic.startsWith('$s')) this.#requests.onRequest(message)
+    } else this.#dispatcher.dispatch(message)
   }
 
   /** Signals whose listener failures were already turned into a process warning. */

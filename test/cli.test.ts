@@ -135,7 +135,7 @@ t.test('--help on every command, help <command> and --version print to stdout an
   // Help wins over missing arguments, and -h is --help.
   const short = run(t, ['send', '-h'])
   t.equal(await short.code, 0)
-  t.match(short.out.text(), /^Usage: pyvent send <signal> \[json\]/)
+  t.match(short.out.text(), /^Usage: pyvent send <signal> \[json \| -\]/)
   const bare = run(t, ['help'])
   t.equal(await bare.code, 0)
   t.equal(bare.out.text(), general.out.text())

@@ -8,6 +8,7 @@ import {
   encodePayload,
   encodeReply,
   groupTopic,
+  MAX_ENVELOPE_BYTES,
   parseGroupTopic,
   topicFrame
 } from '../dist/codec.js'
@@ -47,6 +48,31 @@ t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
   t.same(decode(wire(encodeControl('h', '$h'))), { kind: 'h', topic: '$h' })
 })
 
+t.test('probes and heartbeats may announce the relay\'s maxMessageSize in "m"', async (t) => {
+  const heartbeat = encodeControl('h', '$h', { limit: 1048576 })
+  t.equal(heartbeat[1]!.toString(), '{"v":1,"k":"h","m":1048576}', 'the field on the wire')
+  t.same(decode(wire(heartbeat)), { kind: 'h', topic: '$h', limit: 1048576 })
+  t.same(decode(wire(encodeControl('p', '$p.abc.2', { limit: 256 }))), { kind: 'p', topic: '$p.abc.2', limit: 256 })
+  const old = decode(wire(encodeControl('h', '$h', {})))
+  t.notOk('limit' in old, 'a message without "m" has no limit')
+  t.same(decode([Buffer.from('$h\0'), Buffer.from('{"k":"h","v":1,"m":9007199254740991}'), Buffer.from('[]')]), {
+    kind: 'h',
+    topic: '$h',
+    limit: Number.MAX_SAFE_INTEGER
+  })
+  for (const bad of ['0', '-1', '1.5', '"1024"', 'null', 'true', '[1024]', '9007199254740992', '1e999']) {
+    for (const kind of ['h', 'p']) {
+      const frames = [Buffer.from('$h\0'), Buffer.from(`{"v":1,"k":"${kind}","m":${bad}}`), Buffer.from('[]')]
+      t.throws(() => decode(frames), { name: 'ProtocolError', message: /header field "m" must be a positive integer/ }, `${kind} with m ${bad}`)
+    }
+  }
+  for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) {
+    t.throws(() => encodeControl('h', '$h', { limit: bad }), RangeError, `encodeControl refuses the limit ${bad}`)
+  }
+  const ignored = decode([Buffer.from('sig\0'), header({ ...event, m: 'whatever' }), Buffer.from('[1]')])
+  t.notOk('limit' in ignored, '"m" means nothing in an event header and is ignored there')
+})
+
 t.test('group topics carry the signal and group', async (t) => {
   const topic = groupTopic('resize', 'workers', NODE)
   t.same(parseGroupTopic(topic), ['resize', 'workers', NODE])
@@ -84,9 +110,10 @@ t.test('payloads JSON cannot carry faithfully are refused', async (t) => {
   for (let i = 0; i < 40; i++) deep = [deep]
   t.equal(encodePayload(deep, 1024), '['.repeat(40) + '"bottom"' + ']'.repeat(40), 'deep nesting takes the precise path')
   t.throws(() => encodePayload(undefined, 1024), InvalidPayloadError, 'undefined alone is not JSON')
-  t.throws(() => encodePayload([1, undefined], 1024), { code: 'ERR_PYVENT_INVALID_PAYLOAD', message: /undefined in an array/ })
-  t.throws(() => encodePayload({ m: new Map([[1, 2]]) }, 1024), { message: /Cannot send a Map/ })
-  t.throws(() => encodePayload({ s: new Set([1]) }, 1024), { message: /Cannot send a Set/ })
+  t.throws(() => encodePayload([1, undefined], 1024), { code: 'ERR_PYVENT_INVALID_PAYLOAD', message: /undefined in an array at payload\[1\]/ })
+  t.throws(() => encodePayload({ m: new Map([[1, 2]]) }, 1024), { message: /Cannot send a Map at payload\.m/ })
+  t.throws(() => encodePayload({ s: new Set([1]) }, 1024), { message: /Cannot send a Set at payload\.s/ })
+  // The rest of the payload rule is in payload.test.ts.
 })
 
 t.test('a payload over the size limit is refused with its size', async (t) => {
@@ -146,6 +173,65 @@ t.test('malformed messages are refused with a reason', async (t) => {
     t.throws(() => decode(frames), { name: 'ProtocolError', code: 'ERR_PYVENT_PROTOCOL', message: reason }, what)
   }
   t.ok(decode(good), 'the good message decodes')
+})
+
+t.test('a body number that overflows a double is malformed, not Infinity', async (t) => {
+  const big = '9'.repeat(400)
+  const overflowing = ['1e999', '-1e999', '1E+400', '0.5e310', '1.8e308', big, '-' + big, big + '.5', '1' + '0'.repeat(308) + 'e1']
+  for (const number of overflowing) {
+    for (const [topic, head, body] of [
+      ['sig', header(event), `[${number}]`],
+      ['sig', header(event), `[{"a":[1,{"b":[${number}]}]}]`],
+      ['sig', header(event), `[1,"x",{"n":${number}}]`],
+      ['$r.x', header({ k: 'r', i: 'x', ok: true }), `[${number}]`],
+      ['$h', header({ k: 'h' }), `[${number}]`]
+    ] as const) {
+      t.throws(
+        () => decode([Buffer.from(topic + '\0'), head, Buffer.from(body)]),
+        { name: 'ProtocolError', message: /body frame holds a number too large for a double/ },
+        `${body.length > 60 ? body.slice(0, 60) + '…' : body} on ${topic}`
+      )
+    }
+  }
+  const finite: [string, unknown][] = [
+    ['1e308', 1e308],
+    ['-1.7976931348623157e308', -Number.MAX_VALUE],
+    ['1e-400', 0],
+    ['9'.repeat(300), Number('9'.repeat(300))],
+    ['"1e999"', '1e999'],
+    ['0.' + '9'.repeat(400), 1]
+  ]
+  for (const [text, value] of finite) {
+    const message = decode([Buffer.from('sig\0'), header(event), Buffer.from(`[${text}]`)])
+    t.same((message as { payloads: unknown[] }).payloads, [value], `${text.slice(0, 30)} is a finite number (or a string)`)
+  }
+})
+
+t.test('topic and header frames over 4096 bytes are malformed', async (t) => {
+  t.equal(MAX_ENVELOPE_BYTES, 4096, 'the limit of docs/PROTOCOL.md section 11')
+  const probeTopic = (frameBytes: number) => Buffer.from('$p.' + 'n'.repeat(frameBytes - 6) + '.1\0')
+  t.equal(probeTopic(4096).length, 4096)
+  t.same(decode([probeTopic(4096), header({ k: 'p' }), Buffer.from('[]')]), { kind: 'p', topic: probeTopic(4096).toString('utf8', 0, 4095) })
+  t.throws(() => decode([probeTopic(4097), header({ k: 'p' }), Buffer.from('[]')]), {
+    name: 'ProtocolError',
+    message: /topic frame is longer than 4096 bytes/
+  })
+  t.throws(() => decode([Buffer.from('s'.repeat(5000) + '\0'), header(event), Buffer.from('[1]')]), { message: /topic frame is longer/ })
+
+  // Unknown header fields are ignored, so padding makes a legal header of any size.
+  const padded = (frameBytes: number) => {
+    const base = header({ ...event, pad: '' }).length
+    return header({ ...event, pad: 'p'.repeat(frameBytes - base) })
+  }
+  t.equal(padded(4096).length, 4096)
+  t.match(decode([Buffer.from('sig\0'), padded(4096), Buffer.from('[1]')]), { kind: 'e', payloads: [1] })
+  t.throws(() => decode([Buffer.from('sig\0'), padded(4097), Buffer.from('[1]')]), {
+    name: 'ProtocolError',
+    message: /header frame is longer than 4096 bytes/
+  })
+  t.throws(() => decode([Buffer.from('sig\0'), padded(5 * 1024), Buffer.from('[1]')]), { message: /header frame is longer/ }, 'a 5 KiB header')
+  const bigBody = Buffer.from(JSON.stringify(['b'.repeat(10_000)]))
+  t.match(decode([Buffer.from('sig\0'), header(event), bigBody]), { kind: 'e' }, 'the body is not held to this limit')
 })
 
 t.test('JSON keys like __proto__ stay plain data', async (t) => {

@@ -1,7 +1,8 @@
 // Interoperability with a foreign client: test/fixtures/pyclient.py, written
 // from docs/PROTOCOL.md alone, on Debian's python3-zmq. It sends events to a
-// pyvent listener, receives a pyvent node's events, answers a pyvent request
-// and asks pyvent a question. If the document is wrong or incomplete, this fails.
+// pyvent listener, receives a pyvent node's events, answers a pyvent request,
+// asks pyvent a question and works in a work group for a pyvent sender. If the
+// document is wrong or incomplete, this fails.
 import { spawnSync } from 'node:child_process'
 import t, { Test } from 'tap'
 import { v5 as uuidv5 } from 'uuid'
@@ -172,5 +173,37 @@ if (requireSystem(t, requirement)) {
     const python = spawnPython(t, [String(port), 'request', 'nobody-serves', '{}'])
     t.equal(await python.exit(), 0)
     t.match(JSON.parse(python.all('REPLY')[0] ?? 'null'), { ok: false, noResponders: true, value: { name: 'NoRespondersError' } })
+  })
+
+  t.test('a Python client in a work group is dealt a pyvent sender\'s events one at a time', async (t) => {
+    const { node, port } = await relayNode(t)
+    await node.ready()
+    const count = 8
+    const python = spawnPython(t, [String(port), 'member', 'py-jobs', 'cooks', String(count)])
+    // READY: the member's probe came back behind its subscription and its first
+    // report, so the relay deals it (or keeps for it) every event sent from now on.
+    await python.line('READY')
+
+    // Sent in one turn of the event loop: one batch, which the relay splits into events.
+    const payloads = Array.from({ length: count }, (_, i) => ({ job: i }))
+    await Promise.all(payloads.map((payload) => node.send('py-jobs', payload)))
+
+    const done = JSON.parse(await python.line('DONE')) as Record<string, number>
+    t.equal(await python.exit(), 0, 'the Python client exits cleanly')
+    t.same(done, { overlaps: 0, gaps: 0, duplicates: 0, malformed: 0 }, 'never two events at once with concurrency 1, and nothing malformed')
+    const got = python.all('GOT').map((line) => JSON.parse(line) as Record<string, unknown>)
+    t.same(
+      got.map(({ signal, group, sender, node, seq, events, payload }) => ({ signal, group, sender, node, seq, events, payload })),
+      payloads.map((payload, seq) => ({ signal: 'py-jobs', group: 'cooks', sender: 'pyvent', node: node.nodeId, seq, events: 1, payload })),
+      'every event, in order, each alone in its message with its own sequence number'
+    )
+    t.same(
+      got.map(({ id }) => id),
+      payloads.map((_, seq) => uuidv5(`py-jobs\0${seq}`, node.nodeId)),
+      'the Python member derives the ids pyvent listeners would'
+    )
+    const relay = (await node.stats()).relay
+    t.equal(relay?.groupWaiting, 0, 'nothing is left waiting at the relay')
+    t.equal(relay?.malformed, 0, 'the relay took every report of the Python member')
   })
 }

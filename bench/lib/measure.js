@@ -240,10 +240,16 @@ async function groupRun(spawnRole, count, { members = 3, concurrency = 1 } = {})
   await Promise.all([...group, sender].map((role) => role.ready))
   const started = Date.now()
   await sender.call('go', { count })
+  // Events may still wait at the relay for room: ask until all arrived, or none came for 10 s.
   let reports = []
-  for (let tries = 0; tries < 600; tries++) {
+  let progress = { handled: -1, at: Date.now() }
+  for (;;) {
     reports = await Promise.all(group.map((member) => member.call('finish')))
-    if (sum(reports.map((report) => report.count)) >= count) break
+    const handled = sum(reports.map((report) => report.count))
+    if (handled >= count) break
+    if (handled > progress.handled) progress = { handled, at: Date.now() }
+    else if (Date.now() - progress.at > 10_000) break
+    await new Promise((resolve) => setTimeout(resolve, 20))
   }
   const handled = sum(reports.map((report) => report.count))
   const last = Math.max(...reports.map((report) => report.last))

@@ -94,6 +94,9 @@ export class Client implements Connection {
   /** Carries group reports upstream to the relay's publisher, never queued behind events. */
   #stateSocket: XSubscriber | undefined
   #stateSending = false
+  /** Reports to send on the data path at the end of this tick. */
+  readonly #dataDirty = new Set<string>()
+  #reportScheduled = false
   #stateTimer: NodeJS.Timeout | undefined
   /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
   readonly #probes = new Map<string, () => void>()
@@ -382,10 +385,13 @@ export class Client implements Connection {
     }
     switch (message.kind) {
       case 'e':
-      case 'q':
         this.stats.received += message.payloads.length
         // A group member sees only its share of the sender's stream: no gaps to count there.
         if (message.group === undefined) this.#track(message)
+        this.#handlers.message(message)
+        return
+      case 'q':
+        // A request handed to one responder: not an event, and each responder sees only a share.
         this.#handlers.message(message)
         return
       case 'r':
@@ -435,11 +441,18 @@ export class Client implements Connection {
    */
   reportGroup(state: GroupState): void {
     if (this.#closed) return
+    const joining = !this.#groupStates.has(state.topic)
     this.#groupStates.set(state.topic, { ...state })
     this.#groupDirty.add(state.topic)
-    // Also behind everything queued on the data path: a readiness probe sent after
-    // this proves the relay has it (the upstream socket may not be connected yet).
-    this.enqueueFrames([topicFrame(GROUP_STATE_TOPIC), encodeGroupState(state), '[]'], true)
+    // On joining, at once behind everything queued on the data path: a readiness probe
+    // sent after this proves the relay has it (the upstream socket may not be connected yet).
+    if (joining) this.#enqueueReport(state.topic)
+    else this.#dataDirty.add(state.topic)
+    // Later reports are cumulative: one per tick carries every event finished in it.
+    if (!this.#reportScheduled) {
+      this.#reportScheduled = true
+      setImmediate(this.#flushReports)
+    }
     if (this.#stateSocket === undefined) {
       this.#stateSocket = new XSubscriber({
         ...baseSocketOptions(this.#options, 'client'),
@@ -455,13 +468,25 @@ export class Client implements Connection {
       }, this.#options.relayTimeout)
       this.#stateTimer.unref()
     }
+  }
+
+  readonly #flushReports = (): void => {
+    this.#reportScheduled = false
+    for (const topic of this.#dataDirty) this.#enqueueReport(topic)
+    this.#dataDirty.clear()
     void this.#sendGroupStates()
+  }
+
+  #enqueueReport(topic: string): void {
+    const state = this.#groupStates.get(topic)
+    if (state !== undefined) this.enqueueFrames([topicFrame(GROUP_STATE_TOPIC), encodeGroupState(state), '[]'], true)
   }
 
   /** This node left a work group: no more reports for it. */
   leaveGroup(topic: string): void {
     this.#groupStates.delete(topic)
     this.#groupDirty.delete(topic)
+    this.#dataDirty.delete(topic)
   }
 
   async #sendGroupStates(): Promise<void> {

@@ -183,10 +183,10 @@ export class WorkGroups {
       this.#early.set(key, state)
       return []
     }
-    member.capacity = state.capacity
-    // Reports are cumulative: an older one arriving late must not take room back.
+    // Reports are cumulative: an older one arriving late changes nothing.
     if (member.base === undefined) member.base = state.done
     else if (state.done < member.done) return []
+    member.capacity = state.capacity
     member.done = state.done
     return this.#serve(member.group)
   }
@@ -194,29 +194,30 @@ export class WorkGroups {
   /**
    * Deals the events of one message (its header and body frames, on the signal
    * whose topic frame is `topic`) to each of the signal's groups: frames to
-   * publish now; the rest waits for room.
+   * publish now; the rest waits for room. `undefined` when the message is not
+   * valid JSON, so no member can be handed its events.
    */
-  offer(topic: Buffer, header: Buffer, body: Buffer): Frames[] {
-    const groups = this.#bySignal.get(topic.toString('latin1'))
-    if (groups === undefined) return []
+  offer(topic: Buffer, header: Buffer, body: Buffer): Frames[] | undefined {
+    // A group takes events once a member has reported its room (a member's readiness
+    // proves its report arrived): a subscription alone, which anyone who reaches the
+    // port can make, never makes events wait.
+    const groups = [...(this.#bySignal.get(topic.toString('latin1'))?.values() ?? [])].filter((group) =>
+      group.members.some((member) => member.base !== undefined)
+    )
+    if (groups.length === 0) return []
     let head: Record<string, unknown>
     let payloads: unknown[]
     try {
       head = JSON.parse(header.toString('utf8')) as Record<string, unknown>
       payloads = JSON.parse(body.toString('utf8')) as unknown[]
     } catch {
-      // The relay does not judge payloads: a listener will count this message as malformed.
-      return []
+      return undefined
     }
-    if (typeof head !== 'object' || head === null || !Array.isArray(payloads) || typeof head.q !== 'number') return []
+    if (typeof head !== 'object' || head === null || !Array.isArray(payloads) || typeof head.q !== 'number') return undefined
     const seq = head.q
     const events = payloads.map((payload, i): [Record<string, unknown>, string] => [{ ...head, q: seq + i }, JSON.stringify(payload)])
     const deals: Frames[] = []
-    for (const group of groups.values()) {
-      // A group takes events once a member has reported its room (a member's readiness
-      // proves its report arrived): a subscription alone, which anyone who reaches the
-      // port can make, never makes events wait.
-      if (!group.members.some((member) => member.base !== undefined)) continue
+    for (const group of groups) {
       group.waiting.push(...events)
       this.waiting += events.length
       deals.push(...this.#serve(group))

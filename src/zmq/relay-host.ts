@@ -189,6 +189,9 @@ export class RelayHost extends EventEmitter {
     else child.kill('SIGTERM')
     await exited
     this.#child = undefined
+    // The process handle is released in the loop's close phase: let that pass, so
+    // stop() leaves no handle behind.
+    await new Promise((resolve) => setTimeout(resolve, 0))
     const { host, port } = this.#options as ResolvedOptions
     const deadline = Date.now() + RELEASE_TIMEOUT
     while (Date.now() < deadline && !(await bothFree(host, port))) {

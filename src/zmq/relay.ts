@@ -7,7 +7,7 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_TOPIC_BYTES, parseRequestTopic, PROTOCOL_VERSION } from '../codec'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_UPSTREAM_BYTES, parseRequestTopic, PROTOCOL_VERSION } from '../codec'
 import { responderTable, WorkGroups } from './groups'
 import type { ResolvedOptions } from '../options'
 import { ZapHandler } from './zap'
@@ -28,7 +28,7 @@ const MAX_RETRY_WAIT = 10
 /** Work-group events that may wait for a member with room before the relay stops reading senders. */
 const MAX_WAITING = 4096
 /** How often the relay reads members' reports while events wait for room, in milliseconds. */
-const WAITING_POLL = 2
+const WAITING_POLL = 1
 
 /** Counters of one relay. */
 export interface RelayStats {
@@ -120,8 +120,9 @@ export class Relay {
       // Subscriptions are read without waiting (see #drain): never a receive pending.
       receiveTimeout: 0,
       linger: options.linger,
-      // Inbound frames on the publisher are subscriptions: topics, at most a group topic.
-      maxMessageSize: MAX_TOPIC_BYTES + 16
+      // Inbound frames on the publisher are subscriptions (topics, at most a group topic)
+      // and group reports (a group topic JSON-escaped once more, and a few fields).
+      maxMessageSize: MAX_UPSTREAM_BYTES
     })
     this.#pull = new Pull({
       context,
@@ -177,8 +178,8 @@ export class Relay {
         // Too many group events wait for room: stop reading senders (they feel it as
         // backpressure) until members report progress, which travels on the other socket.
         // In drop mode the oldest waiting events go instead, counted in groupLost.
-        if (this.#options.delivery === 'drop') this.#groups.shed(MAX_WAITING)
-        while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
+        if (this.#options.delivery === 'drop') this.#groups.shed(MAX_WAITING - 1)
+        else while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
         const topic = frames[0] as Buffer
@@ -199,7 +200,12 @@ export class Relay {
         if (await this.#publish(frames)) this.#counters.forwarded++
         // Each work group of the signal gets every event once more, each on one member's topic.
         if (this.#groups.size > 0) {
-          for (const deal of this.#groups.offer(topic, frames[1] as Buffer, frames[2] as Buffer)) await this.#publish(deal)
+          const deals = this.#groups.offer(topic, frames[1] as Buffer, frames[2] as Buffer)
+          if (deals === undefined) {
+            // Its listeners count it as malformed too; no member can be handed part of it.
+            this.#counters.malformed++
+            debug('a message for a work group is not valid JSON: dealt to no member')
+          } else for (const deal of deals) await this.#publish(deal)
           this.#watchWaiting()
         }
       }
