@@ -68,6 +68,24 @@ export function responderTopic(signal: string, node: string): string {
   return RESPONDER_PREFIX + JSON.stringify([signal, node])
 }
 
+/**
+ * Who asked what, read from a request's topic and header frames (all the relay
+ * reads of a request, to answer "no responders"), or `undefined` when the frames
+ * name no signal, requester node or request id.
+ */
+export function requestOrigin(topic: Buffer, header: Buffer): { signal: string; node: string; request: string } | undefined {
+  const signal = parseRequestTopic(topic.toString('utf8', 0, topic.length - 1))
+  let fields: { n?: unknown; i?: unknown } | undefined
+  try {
+    fields = JSON.parse(header.toString('utf8')) as { n?: unknown; i?: unknown }
+  } catch {
+    return undefined
+  }
+  const { n: node, i: request } = fields ?? {}
+  if (signal === undefined || typeof node !== 'string' || typeof request !== 'string' || node === '' || request === '') return undefined
+  return { signal, node, request }
+}
+
 /** The signal of a request topic, or `undefined` if `topic` is not one. */
 export function parseRequestTopic(topic: string): string | undefined {
   const parts = parseTopicParts(topic, REQUEST_PREFIX, 1)

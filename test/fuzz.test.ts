@@ -9,14 +9,14 @@ import createDebug from 'debug'
 import t, { Test } from 'tap'
 import { Push, XSubscriber } from 'zeromq'
 import { Any, Node, PyventEvent, senderMatches } from '../dist/index.js'
-import { decode, decodeGroupState, MAX_TOPIC_BYTES, parseRequestTopic } from '../dist/codec.js'
+import { decode, decodeGroupState, MAX_TOPIC_BYTES, requestOrigin } from '../dist/codec.js'
 import { deadline, portBlock } from './helpers'
 
 const ports = portBlock(__filename)
 const SEED = Number(process.env.PYVENT_FUZZ_SEED ?? 20_261_121)
 /** Small, so that oversized frames are cheap to make. */
 const MAX_MESSAGE_SIZE = 4096
-/** What the sockets accept per frame: maxMessageSize plus 4 KiB for topic and header (frameLimit in src/options.ts). */
+/** What the sockets accept per frame: maxMessageSize plus 4 KiB for topic and header (frameLimit in src/zmq/sockets.ts). */
 const FRAME_LIMIT = MAX_MESSAGE_SIZE + 4096
 /** At least this many of the messages thrown at the pull port are malformed. */
 const MALFORMED = 10_000
@@ -286,14 +286,7 @@ function oracle(frames: Buffer[]): { forwarded: boolean; decoded: ReturnType<typ
   if (shaped && prefix === '$q') {
     // A request: with no responder anywhere, the relay answers it itself (a well-formed
     // reply, which no listener counts as malformed) or, naming no requester, refuses it.
-    const signal = parseRequestTopic(topic.toString('utf8', 0, topic.length - 1))
-    let header: { n?: unknown; i?: unknown } | undefined
-    try {
-      header = JSON.parse((frames[1] as Buffer).toString('utf8')) as { n?: unknown; i?: unknown }
-    } catch {
-      header = undefined
-    }
-    const answered = signal !== undefined && typeof header?.n === 'string' && header.n !== '' && typeof header.i === 'string' && header.i !== ''
+    const answered = requestOrigin(topic, frames[1] as Buffer) !== undefined
     return { forwarded: answered, decoded: answered ? { kind: 'r', topic: '', request: '', ok: false, value: null } : undefined }
   }
   // A group report on the data path: the relay consumes it (a junk one counts as malformed).

@@ -7,7 +7,7 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_UPSTREAM_BYTES, parseRequestTopic, PROTOCOL_VERSION } from '../codec'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_UPSTREAM_BYTES, PROTOCOL_VERSION, requestOrigin } from '../codec'
 import { responderTable, WorkGroups } from './groups'
 import type { ResolvedOptions } from '../options'
 import { ZapHandler } from './zap'
@@ -248,22 +248,14 @@ export class Relay {
       if (await this.#publish([responder, frames[1] as Buffer, frames[2] as Buffer])) this.#counters.forwarded++
       return
     }
-    const topic = frames[0] as Buffer
-    const signal = parseRequestTopic(topic.toString('utf8', 0, topic.length - 1))
-    let header: { n?: unknown; i?: unknown } | undefined
-    try {
-      header = JSON.parse((frames[1] as Buffer).toString('utf8')) as { n?: unknown; i?: unknown }
-    } catch {
-      header = undefined
-    }
-    const { n: node, i: request } = header ?? {}
-    if (signal === undefined || typeof node !== 'string' || typeof request !== 'string' || node === '' || request === '') {
+    const origin = requestOrigin(frames[0] as Buffer, frames[1] as Buffer)
+    if (origin === undefined) {
       this.#counters.malformed++
       debug('dropped a message of %d frames: a request that names no signal, requester or request id', frames.length)
       return
     }
     this.#counters.noResponders++
-    await this.#publish(encodeNoResponders(`$r.${node}`, request, signal))
+    await this.#publish(encodeNoResponders(`$r.${origin.node}`, origin.request, origin.signal))
   }
 
   // At most one heartbeat waits at a time: a relay stalled by a slow listener must not pile them up.

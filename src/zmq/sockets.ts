@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { MAX_ENVELOPE_BYTES } from '../codec'
 import type { ResolvedOptions } from '../options'
 
 /** Whether a ZeroMQ error means "not now" (a full queue, or nothing to receive). */
@@ -25,12 +26,12 @@ export function isIPv6(options: ResolvedOptions): boolean {
   return options.host.includes(':')
 }
 
-/** Room the sockets allow beyond `maxMessageSize`, for the topic and header frames. */
-const FRAME_HEADROOM = 4096
-
-/** The per-frame limit the receiving sockets enforce (ZeroMQ checks every frame). */
+/**
+ * The per-frame limit the receiving sockets enforce (ZeroMQ checks every frame):
+ * `maxMessageSize`, with room for the topic and header frames.
+ */
 export function frameLimit(options: ResolvedOptions): number {
-  return options.maxMessageSize + FRAME_HEADROOM
+  return options.maxMessageSize + MAX_ENVELOPE_BYTES
 }
 
 /** The ZeroMQ endpoint of the relay's publisher (`pub`) or pull (`pull`) socket. */
