@@ -8,7 +8,7 @@ export { configure, connect, defaultNode, disconnect, emits, flush, isServer, re
 export { Node } from './node'
 export type { MethodDecorator } from './decorators'
 export type { Responder } from './requests'
-export type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node'
+export type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
 export { PyventEvent, senderMatches } from './dispatcher'
 export type { Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'
