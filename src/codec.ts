@@ -415,17 +415,26 @@ export function encodePayload(payload: unknown, limit: number): string {
   }
   if (text === undefined) throw new InvalidPayloadError('Cannot send undefined as a payload: JSON has no undefined.')
   // The cheap length check first: UTF-8 takes at least one byte per UTF-16 unit.
-  if (text.length + 2 > limit / 3) {
-    const size = Buffer.byteLength(text, 'utf8') + 2
-    if (size > limit) {
-      throw new MessageTooLargeError(
-        `The payload encodes to ${size} bytes, over the maxMessageSize of ${limit}; send less data or raise maxMessageSize on every node.`,
-        size,
-        limit
-      )
-    }
-  }
+  checkBodySize(text, limit)
   return text
+}
+
+/**
+ * Throws {@link MessageTooLargeError} when one encoded payload, in the
+ * one-element array it travels in, is over `limit` bytes. Counts bytes only
+ * when the text is long enough to matter (UTF-8 takes at most 3 bytes per
+ * UTF-16 unit).
+ */
+export function checkBodySize(json: string, limit: number): void {
+  if (json.length + 2 <= limit / 3) return
+  const size = Buffer.byteLength(json, 'utf8') + 2
+  if (size > limit) {
+    throw new MessageTooLargeError(
+      `The payload encodes to ${size} bytes, over the maxMessageSize of ${limit} (the smaller of this node's and the relay's); send less data, or raise maxMessageSize on every node.`,
+      size,
+      limit
+    )
+  }
 }
 
 /** Header of an event batch or request (the sending node's id travels beside it). */

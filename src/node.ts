@@ -14,9 +14,9 @@ import { Connection, emptyClientStats, Engine, RelayHosting } from './engine'
 import { engineFor } from './engines'
 import { MethodDecorator, methodDecorator } from './decorators'
 import { GapTracker } from './sequence'
-import { checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
+import { checkBodySize, checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
-import { AbortError, ListenerError, MessageTooLargeError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
+import { AbortError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
 import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
@@ -480,14 +480,7 @@ export class Node extends EventEmitter<NodeEventMap> {
         this.#waitingSends--
         const client = this.#live()
         // Encoded before the relay said how much it takes: check against that now.
-        const size = json.length + 2 > client.maxPayloadBytes / 3 ? Buffer.byteLength(json) + 2 : 0
-        if (size > client.maxPayloadBytes) {
-          throw new MessageTooLargeError(
-            `The payload encodes to ${size} bytes, over the relay's maxMessageSize of ${client.maxPayloadBytes}; send less data, or raise maxMessageSize on the node that hosts the relay.`,
-            size,
-            client.maxPayloadBytes
-          )
-        }
+        checkBodySize(json, client.maxPayloadBytes)
         return client.enqueue('e', name, sender, json)
       },
       (error: unknown) => {
