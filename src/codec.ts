@@ -58,6 +58,14 @@ const REQUEST_PREFIX = '$q'
 /** Prefix of responder topics: a responder subscribes to `$s["<signal>","<node id>"]`. */
 const RESPONDER_PREFIX = '$s'
 
+/** The prefix of every node's private reply topic. */
+const REPLY_PREFIX = '$r.'
+
+/** The topic on which `node` receives the replies to its requests. */
+export function replyTopic(node: string): string {
+  return REPLY_PREFIX + node
+}
+
 /** The topic a request for `signal` is sent on. */
 export function requestTopic(signal: string): string {
   return REQUEST_PREFIX + JSON.stringify([signal])
@@ -136,6 +144,10 @@ export interface EventMessage {
   /** Request id, for `q`. */
   request?: string
   payloads: unknown[]
+  /** For a durable group's events: the engine's handle of each payload, handed back when it is finished. */
+  receipts?: string[]
+  /** For a durable group's events: how many times each payload was delivered (1 the first time). */
+  deliveries?: number[]
 }
 
 /** The reply to a request, published on the requester's reply topic. */

@@ -90,6 +90,38 @@ export interface ListenOptions {
    * @default 1
    */
   concurrency?: number
+  /**
+   * For a work-group listener on Redis or NATS: the group keeps its events in
+   * the engine's storage, so an event sent while no member runs is handled
+   * when one starts, and an event whose handler fails (or whose member dies)
+   * is handed out again, at least once in all. `true` takes the defaults of
+   * {@link DurableOptions}. Refused on the relay, which stores nothing.
+   * @default false
+   */
+  durable?: boolean | DurableOptions
+}
+
+/** Options of a durable work group. */
+export interface DurableOptions {
+  /**
+   * Where a group that does not exist yet on the engine starts: `'now'`, the
+   * events sent from its creation on; `'start'`, every event the stream still
+   * holds. A group that exists already goes on where it stopped.
+   * @default 'now'
+   */
+  from?: 'now' | 'start'
+  /**
+   * A member's unfinished event (its handler still running, failed, or its
+   * process dead) is handed to another member after this many milliseconds.
+   * @default 30000
+   */
+  claimAfter?: number
+  /**
+   * Deliveries per event; after the last one fails it goes to the group's
+   * dead-letter store (`node.deadLetters()`).
+   * @default 5
+   */
+  maxDeliveries?: number
 }
 
 /** What the dispatcher needs from its node. */
@@ -101,8 +133,10 @@ export interface DispatchHooks {
   /**
    * A work-group event (arrived on group topic `topic`) is finished: every
    * listener it went to returned, threw, or settled the promise it returned.
+   * `receipt` is the message's receipt for it; `error` the first failure of
+   * its listeners, `undefined` if they all succeeded.
    */
-  finished(topic: string): void
+  finished(topic: string, receipt: string | undefined, error: unknown): void
 }
 
 interface Registration {
@@ -219,8 +253,14 @@ export class Dispatcher {
       // A work-group share: each event counts as finished once its listeners are done with it.
       for (let i = 0; i < payloads.length; i++) {
         let open = 1
-        const settle = (): void => {
-          if (--open === 0) this.#hooks.finished(message.topic)
+        let failure: unknown
+        let failed = false
+        const settle = (error?: unknown, hasError = false): void => {
+          if (hasError && !failed) {
+            failed = true
+            failure = error ?? new Error('The listener failed.')
+          }
+          if (--open === 0) this.#hooks.finished(message.topic, message.receipts?.[i], failed ? failure : undefined)
         }
         if (named !== undefined) this.#deliver(named, message, payloads[i], message.seq + i, () => (open++, settle))
         settle()
@@ -238,7 +278,13 @@ export class Dispatcher {
   }
 
   /** `track`, for work-group events: called for each listener run, returns what to call when it is done. */
-  #deliver(list: Registration[], message: EventMessage, raw: unknown, seq: number, track?: () => () => void): void {
+  #deliver(
+    list: Registration[],
+    message: EventMessage,
+    raw: unknown,
+    seq: number,
+    track?: () => (error?: unknown, failed?: boolean) => void
+  ): void {
     const { signal, sender } = message
     for (const registration of list) {
       if (registration.removed === true || !senderMatches(registration.sender, sender)) continue
@@ -252,6 +298,7 @@ export class Dispatcher {
         this.invalid++
         debug('payload of %s from %s refused by its validator: %s', signal, sender, (error as Error).message)
         this.#hooks.error(new ListenerError(signal, error))
+        track?.()(error, true)
         continue
       }
       const event = new PyventEvent(signal, sender, payload, message.node, seq, message.time)
@@ -261,14 +308,17 @@ export class Dispatcher {
         result = (registration.callback as Listener)(payload, event)
       } catch (error) {
         this.#failed(message, error)
-        done?.()
+        done?.(error, true)
         continue
       }
       if (isThenable(result)) {
-        result.then(done, (error: unknown) => {
-          this.#failed(message, error)
-          done?.()
-        })
+        result.then(
+          () => done?.(),
+          (error: unknown) => {
+            this.#failed(message, error)
+            done?.(error, true)
+          }
+        )
       } else done?.()
     }
   }

@@ -2,12 +2,13 @@
  * What a node needs from a transport (an "engine"): a connection for each
  * start-to-stop life of the node, optionally a relay it can host, and an
  * explanation when nothing answers. The ZeroMQ relay (src/zmq/) is the first
- * engine; the facade (node.ts) sees only these types.
+ * engine, Redis (src/redis/) and NATS (src/nats/) the others; the facade
+ * (node.ts) sees only these types.
  *
  * @module
  */
 import type { EventEmitter } from 'node:events'
-import type { EventMessage, Frames, GroupState, ReplyMessage } from './codec'
+import type { EventMessage, GroupState, ReplyMessage } from './codec'
 import type { ResolvedOptions } from './options'
 import type { GapTracker } from './sequence'
 
@@ -23,11 +24,20 @@ export interface ClientStats {
   gaps: number
   /** Events whose sequence number had already arrived. */
   duplicates: number
+  /**
+   * Times the connection to a Redis or NATS server broke and was made again
+   * (what was published to plain listeners meanwhile may be lost; `gaps`
+   * counts what went missing). Always 0 on the relay, whose sockets reconnect
+   * without losing their queues.
+   */
+  disconnects: number
+  /** Durable work-group events this node moved to the dead-letter store after `maxDeliveries` attempts. */
+  deadLettered: number
 }
 
 /** A fresh set of counters. */
 export function emptyClientStats(): ClientStats {
-  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0 }
+  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0, disconnects: 0, deadLettered: 0 }
 }
 
 /** What a node keeps across its connections: sequence numbers, counters, gap tracking. */
@@ -37,28 +47,88 @@ export interface WireState {
   gaps: GapTracker
 }
 
+/** Resolved options of a durable work group (see `ListenOptions.durable`). */
+export interface DurableSettings {
+  /** Where a group new to the engine starts reading: events sent from now on, or everything still stored. */
+  from: 'now' | 'start'
+  /** A member's unfinished event is handed to another member after this many milliseconds. */
+  claimAfter: number
+  /** Attempts per event before it goes to the dead-letter store. */
+  maxDeliveries: number
+}
+
+/** This node's membership of one work group, as the facade tells its connection. */
+export interface Membership extends GroupState {
+  /** The member topic (`$g[signal, group, node]`): the group's events for this node arrive with it as their `topic`. */
+  topic: string
+  signal: string
+  group: string
+  /** Set for a durable group (engines with storage only). */
+  durable: DurableSettings | undefined
+}
+
+/** A durable group's event that failed `maxDeliveries` times, from {@link Connection.deadLetters}. */
+export interface DeadLetter {
+  /** The event's id (the same on every delivery). */
+  id: string
+  signal: string
+  group: string
+  sender: string
+  /** The sending node's id. */
+  node: string
+  seq: number
+  /** When the sender sent it, in milliseconds since the epoch. */
+  timestamp: number
+  payload: unknown
+  /** How many times it was delivered. */
+  deliveries: number
+  /** The last handler error's message (`name: message`), or why it was given up without one (its member died each time). */
+  error: string
+  /** When it was moved to the dead-letter store, in milliseconds since the epoch. */
+  deadAt: number
+}
+
 /** What a connection hands its node. */
 export interface EngineHandlers {
-  /** An event, request or reply arrived. */
+  /**
+   * An event batch, a request handed to one of this node's responders (kind
+   * `q`), or a reply to one of its requests. A group member's events carry the
+   * member topic as `topic` and the group as `group`.
+   */
   message(message: EventMessage | ReplyMessage): void
-  /** Nothing came from the relay within the detection window. */
+  /** The relay engine: nothing came from the relay within the detection window. */
   suspect(): void
+  /** Something the user should hear about that broke no call: a lost connection, a slow-consumer cut-off. */
+  error(error: Error): void
   /** How many listeners, waits, requests and responders need receiving now. */
   demand(): number
 }
 
 /** One start-to-stop connection of a node to its engine. */
 export interface Connection {
-  /** Subscribes to a topic (`''` for every topic). */
-  subscribe(topic: string): void
-  unsubscribe(topic: string): void
-  /** Queues one encoded payload (an event, or a request on its request topic); waits while the queue is full. */
-  enqueue(kind: 'e' | 'q', topic: string, sender: string, json: string, request?: string): Promise<void>
-  /** Queues ready-made frames (a reply) behind everything queued before. */
-  enqueueFrames(frames: Frames): void
-  /** Reports this node's room as a member of a work group. */
-  reportGroup(state: GroupState): void
-  leaveGroup(topic: string): void
+  /** Receives the events of `signal` (`''`: every signal). Called once per signal while it has listeners. */
+  listen(signal: string): void
+  unlisten(signal: string): void
+  /** This node has responders of `signal`: requests for it may be handed here. */
+  serve(signal: string): void
+  unserve(signal: string): void
+  /** Queues one encoded event payload. Resolves at once while the queue is short; when full, once it drained (backpressure). */
+  publish(signal: string, sender: string, json: string): Promise<void>
+  /** Sends a request; its reply (or a "no responders" reply) comes back through {@link EngineHandlers.message}. */
+  request(signal: string, sender: string, json: string, id: string): void
+  /** Answers request `request` of node `node` (`json`: the value, or `{name, message}` when `ok` is false). */
+  reply(node: string, request: string, ok: boolean, json: string): void
+  /** Joins a work group, or updates this member's capacity. */
+  joinGroup(membership: Membership): void
+  /**
+   * One of the group's events is finished (`membership.done` already counts it).
+   * `receipt` is the message's `receipts` entry for it, `error` what its
+   * listener threw or rejected with (`undefined` on success).
+   */
+  finished(membership: Membership, receipt: string | undefined, error: unknown): void
+  leaveGroup(membership: Membership): void
+  /** The newest dead letters of a durable group (engines with storage only). */
+  deadLetters?(signal: string, group: string, count: number): Promise<DeadLetter[]>
   /** Proves a round trip: every subscription made and everything queued before it reached the far side. */
   probe(timeout: number): Promise<boolean>
   /** Starts receiving if something needs it. */
@@ -69,7 +139,7 @@ export interface Connection {
   /** The largest body this node may send now. */
   readonly maxPayloadBytes: number
   /** Closes; with `flushed` false, drops what is queued at once. */
-  close(flushed: boolean): void
+  close(flushed: boolean): void | Promise<void>
 }
 
 /** Counters of a hosted relay (engine-specific fields). */
@@ -87,9 +157,15 @@ export interface RelayHosting<Stats extends RelayCounters = RelayCounters> exten
 
 /** A transport. */
 export interface Engine<Stats extends RelayCounters = RelayCounters> {
+  /** `'relay'`, `'redis'` or `'nats'`. */
+  readonly name: string
+  /** Whether work groups may be durable (the engine stores events). */
+  readonly durable: boolean
   connect(options: ResolvedOptions, node: string, state: WireState, handlers: EngineHandlers): Connection
-  /** A relay this node may host. */
-  relay(): RelayHosting<Stats>
+  /** A relay this node may host, for engines that have one. */
+  relay(): RelayHosting<Stats> | undefined
+  /** What failed to answer, for `RelayUnreachableError`'s message "No <this> within n ms.": "pyvent relay answered at 127.0.0.1:50020". */
+  describe(options: ResolvedOptions): string
   /** Why nothing answered, in one sentence saying what to do. */
   diagnose(options: ResolvedOptions): Promise<string>
 }

@@ -18,6 +18,9 @@ export type PyventErrorCode =
   | 'ERR_PYVENT_REMOTE'
   | 'ERR_PYVENT_NO_RESPONDERS'
   | 'ERR_PYVENT_LISTENER'
+  | 'ERR_PYVENT_UNSUPPORTED'
+  | 'ERR_PYVENT_MISSING_DEPENDENCY'
+  | 'ERR_PYVENT_CONNECTION_LOST'
 
 /** Base class of the errors that are not plain argument `TypeError`s. */
 export class PyventError extends Error {
@@ -140,7 +143,7 @@ export class NoRespondersError extends PyventError {
   constructor(signal: string) {
     super(
       'ERR_PYVENT_NO_RESPONDERS',
-      `No responder is registered for "${signal}": register one with respond("${signal}", handler) in a node on this relay, and wait for its ready() before requesting.`
+      `No responder is registered for "${signal}": register one with respond("${signal}", handler) in a node on the same relay or server, and wait for its ready() before requesting.`
     )
     this.name = 'NoRespondersError'
     this.signal = signal
@@ -157,5 +160,50 @@ export class ListenerError extends PyventError {
     super('ERR_PYVENT_LISTENER', `A listener for "${signal}" failed: ${reason}`, { cause })
     this.name = 'ListenerError'
     this.signal = signal
+  }
+}
+
+/** The engine in use cannot do what was asked (a durable group on the relay, which stores nothing). */
+export class UnsupportedError extends PyventError {
+  /** The engine: `'relay'`, `'redis'` or `'nats'`. */
+  readonly engine: string
+
+  constructor(engine: string, message: string) {
+    super('ERR_PYVENT_UNSUPPORTED', message)
+    this.name = 'UnsupportedError'
+    this.engine = engine
+  }
+}
+
+/** The URL names an engine whose client package is not installed. */
+export class MissingDependencyError extends PyventError {
+  /** The npm package to install. */
+  readonly packageName: string
+
+  constructor(packageName: string, url: string, options?: { cause?: unknown }) {
+    super(
+      'ERR_PYVENT_MISSING_DEPENDENCY',
+      `The URL ${url} needs the npm package "${packageName}", which is not installed: run \`npm install ${packageName}\`.`,
+      options
+    )
+    this.name = 'MissingDependencyError'
+    this.packageName = packageName
+  }
+}
+
+/**
+ * The connection to a Redis or NATS server broke, or the server cut this node
+ * off (a slow consumer): reported through the node's `error` event. The client
+ * reconnects by itself; what was published to plain listeners meanwhile may be
+ * lost (counted in `stats().disconnects` and `gaps`).
+ */
+export class ConnectionLostError extends PyventError {
+  /** The engine: `'redis'` or `'nats'`. */
+  readonly engine: string
+
+  constructor(engine: string, message: string, options?: { cause?: unknown }) {
+    super('ERR_PYVENT_CONNECTION_LOST', message, options)
+    this.name = 'ConnectionLostError'
+    this.engine = engine
   }
 }

@@ -10,13 +10,13 @@ import { writeSync } from 'node:fs'
 import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
-import { Connection, emptyClientStats, Engine, RelayHosting } from './engine'
-import { engineFor } from './engines'
+import { Connection, DeadLetter, DurableSettings, emptyClientStats, Engine, Membership, RelayHosting } from './engine'
+import { engineFor, warnIgnored } from './engines'
 import { MethodDecorator, methodDecorator } from './decorators'
 import { GapTracker } from './sequence'
-import { checkBodySize, checkName, encodePayload, EventMessage, GroupState, groupTopic, MAX_TOPIC_BYTES, ReplyMessage, requestTopic } from './codec'
+import { checkBodySize, checkName, encodePayload, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage } from './codec'
 import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
-import { AbortError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError } from './errors'
+import { AbortError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError, UnsupportedError } from './errors'
 import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
@@ -83,12 +83,13 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly nodeId: string = uuidv4()
   readonly #defaultSender: string
   readonly #dispatcher: Dispatcher
-  readonly #engine: Engine<RelayStats>
-  readonly #relay: RelayHosting<RelayStats>
+  readonly #engine: Engine
+  /** The relay this node may host (the ZeroMQ engine only). */
+  readonly #relay: RelayHosting<RelayStats> | undefined
   /** Pending requests and this node's responders. */
   readonly #requests: RequestBook
   /** This node's work-group memberships, by group topic: capacity and events finished. */
-  readonly #groups = new Map<string, GroupState>()
+  readonly #groups = new Map<string, Membership>()
   /** Every pending waitFor and request: stop() rejects them. */
   readonly #waiters = new Set<{ reject(error: Error): void }>()
   /** Sequence numbers, counters and gap tracking: kept across restarts, so event ids never repeat and stats() adds up. */
@@ -112,32 +113,40 @@ export class Node extends EventEmitter<NodeEventMap> {
     super()
     this.#options = resolveOptions(options)
     this.#engine = engineFor(this.#options)
-    this.#relay = this.#engine.relay()
+    warnIgnored(this.#engine, options)
+    this.#relay = this.#engine.relay() as RelayHosting<RelayStats> | undefined
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
     this.#dispatcher = new Dispatcher({
-      subscribe: (topic) => this.#client?.subscribe(topic),
+      // A group member's topic is joined and left through the group calls.
+      subscribe: (topic) => {
+        if (!this.#groups.has(topic)) this.#client?.listen(topic)
+      },
       unsubscribe: (topic) => {
-        this.#client?.unsubscribe(topic)
-        if (this.#groups.delete(topic)) this.#client?.leaveGroup(topic)
+        const membership = this.#groups.get(topic)
+        if (membership === undefined) this.#client?.unlisten(topic)
+        else {
+          this.#groups.delete(topic)
+          this.#client?.leaveGroup(membership)
+        }
       },
       error: (error) => this.#report(error),
-      finished: (topic) => {
-        const state = this.#groups.get(topic)
-        if (state === undefined) return
-        state.done++
-        this.#client?.reportGroup(state)
+      finished: (topic, receipt, error) => {
+        const membership = this.#groups.get(topic)
+        if (membership === undefined) return
+        membership.done++
+        this.#client?.finished(membership, receipt, error)
       }
     })
     this.#requests = new RequestBook(
       this.nodeId,
       {
-        subscribe: (topic) => this.#client?.subscribe(topic),
-        unsubscribe: (topic) => this.#client?.unsubscribe(topic),
-        reply: (frames) => this.#client?.enqueueFrames(frames)
+        serve: (signal) => this.#client?.serve(signal),
+        unserve: (signal) => this.#client?.unserve(signal),
+        reply: (node, request, ok, json) => this.#client?.reply(node, request, ok, json)
       },
       this.#options.maxMessageSize
     )
-    this.#relay.on('lost', () => {
+    this.#relay?.on('lost', () => {
       this.emit('relay', false)
       this.#takeOver()
     })
@@ -160,7 +169,7 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** Whether this node hosts the relay right now. */
   isServer(): boolean {
-    return this.#relay.running
+    return this.#relay?.running === true
   }
 
   /**
@@ -178,13 +187,15 @@ export class Node extends EventEmitter<NodeEventMap> {
    * relay was binding releases it at once: stop() promises free ports.
    */
   #host(): Promise<boolean> {
-    if (this.#relay.running) return Promise.resolve(true)
-    this.#hosting ??= this.#relay
+    const relay = this.#relay
+    if (relay === undefined) return Promise.resolve(false)
+    if (relay.running) return Promise.resolve(true)
+    this.#hosting ??= relay
       .start(this.#options, RELAY_HOLD)
       .then(async (hosting) => {
         if (!hosting) return false
         if (this.#state !== 'started' && this.#state !== 'starting') {
-          await this.#relay.stop()
+          await relay.stop()
           return false
         }
         debug('hosting the relay on port %d', this.#options.port)
@@ -219,11 +230,12 @@ export class Node extends EventEmitter<NodeEventMap> {
     const client = this.#engine.connect(this.#options, this.nodeId, this.#wire, {
       message: (message) => this.#onMessage(message),
       suspect: () => this.#takeOver(),
+      error: (error) => this.#report(error),
       demand: () => this.#dispatcher.size + this.#requests.size
     })
-    for (const topic of this.#requests.topics()) client.subscribe(topic)
-    for (const state of this.#groups.values()) client.reportGroup(state)
-    for (const topic of this.#dispatcher.topics()) client.subscribe(topic)
+    for (const signal of this.#requests.signals()) client.serve(signal)
+    for (const membership of this.#groups.values()) client.joinGroup(membership)
+    for (const topic of this.#dispatcher.topics()) if (!this.#groups.has(topic)) client.listen(topic)
     this.#client = client
     this.#state = 'started'
     started.add(this)
@@ -233,12 +245,12 @@ export class Node extends EventEmitter<NodeEventMap> {
       process.on('exit', onExit)
     }
     if (this.#dispatcher.size > 0) client.startReceiving()
-    debug('started (node %s, %s)', this.nodeId, this.#relay.running ? 'relay' : 'client')
+    debug('started (node %s, %s)', this.nodeId, this.isServer() ? 'relay' : this.#engine.name)
   }
 
   /** The relay looks gone: if this node may serve, try to take it over. */
   #takeOver(): void {
-    if (!this.#options.server || this.#relay.running || this.#hosting !== undefined || this.#state !== 'started') return
+    if (!this.#options.server || this.#relay === undefined || this.#relay.running || this.#hosting !== undefined || this.#state !== 'started') return
     this.#host().then(
       (hosting) => hosting && debug('took the relay over'),
       (error: unknown) => this.#report(error as Error)
@@ -261,7 +273,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     const { host, port, readyTimeout } = this.#options
     const hint = await this.#engine.diagnose(this.#options)
     throw new RelayUnreachableError(
-      `No pyvent relay answered at ${host}:${port} within ${readyTimeout} ms. ${hint}`,
+      `No ${this.#engine.describe(this.#options)} within ${readyTimeout} ms. ${hint}`,
       host,
       port
     )
@@ -306,7 +318,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     const callback = callbackOrOptions
     const name = this.#check(signal, maybeOptions)
     const filter = maybeOptions?.group === undefined ? DEFAULT_FILTER : Any
-    if (maybeOptions?.group !== undefined) this.#joinGroup(name as string, maybeOptions.concurrency ?? 1)
+    if (maybeOptions?.group !== undefined) this.#joinGroup(name as string, signalName(signal) as string, maybeOptions)
     this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? filter)
     this.#activate()
     return callback
@@ -332,8 +344,12 @@ export class Node extends EventEmitter<NodeEventMap> {
         throw new TypeError(`The concurrency of a work-group listener must be an integer from 1 to 100000, got ${String(concurrency)}.`)
       }
     }
+    if (options?.durable !== undefined && options.durable !== false && group === undefined) {
+      throw new TypeError('The durable option applies to work-group listeners only: give a group too.')
+    }
     if (group === undefined) return name
     checkName(group, 'group')
+    resolveDurable(options?.durable, this.#engine)
     if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
     // The relay deals events to members by signal alone: a member that then refused
     // the sender would lose the event for the whole group.
@@ -343,12 +359,21 @@ export class Node extends EventEmitter<NodeEventMap> {
     return topic
   }
 
-  /** Records (or updates) this node's membership of the group whose topic is `topic`, and tells the relay. */
-  #joinGroup(topic: string, capacity: number): void {
-    let state = this.#groups.get(topic)
-    if (state === undefined) this.#groups.set(topic, (state = { topic, capacity, done: 0 }))
-    else state.capacity = capacity
-    this.#client?.reportGroup(state)
+  /** Records (or updates) this node's membership of the group whose topic is `topic`, and tells the engine. */
+  #joinGroup(topic: string, signal: string, options: ListenOptions): void {
+    const capacity = options.concurrency ?? 1
+    const durable = resolveDurable(options.durable, this.#engine)
+    let membership = this.#groups.get(topic)
+    if (membership === undefined) {
+      membership = { topic, signal, group: options.group as string, capacity, done: 0, durable }
+      this.#groups.set(topic, membership)
+    } else {
+      if ((membership.durable === undefined) !== (durable === undefined)) {
+        throw new TypeError(`This node is already in group "${membership.group}" of "${signal}" as a ${membership.durable ? 'durable' : 'plain'} member; disconnect it first.`)
+      }
+      membership.capacity = capacity
+    }
+    this.#client?.joinGroup(membership)
   }
 
   /** Starts the node (and its receive loop) in the background for a new listener. */
@@ -471,7 +496,7 @@ export class Node extends EventEmitter<NodeEventMap> {
       return Promise.reject(error)
     }
     const client = this.#client
-    if (this.#ready && this.#state === 'started' && client !== undefined) return client.enqueue('e', name, sender, json)
+    if (this.#ready && this.#state === 'started' && client !== undefined) return client.publish(name, sender, json)
     // Enqueued in the same reaction as readiness, in call order, so a flush()
     // called after this send() (it awaits the same readiness) comes after it.
     this.#waitingSends++
@@ -481,7 +506,7 @@ export class Node extends EventEmitter<NodeEventMap> {
         const client = this.#live()
         // Encoded before the relay said how much it takes: check against that now.
         checkBodySize(json, client.maxPayloadBytes)
-        return client.enqueue('e', name, sender, json)
+        return client.publish(name, sender, json)
       },
       (error: unknown) => {
         this.#waitingSends--
@@ -597,7 +622,7 @@ export class Node extends EventEmitter<NodeEventMap> {
         if (waiter.settled) return
         const client = this.#live()
         client.startReceiving()
-        void client.enqueue('q', requestTopic(name), sender, json, id)
+        client.request(name, sender, json, id)
       })
       .catch((error: Error) => waiter.reject(error))
     return waiter.promise as Promise<R>
@@ -622,10 +647,8 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   #onMessage(message: EventMessage | ReplyMessage): void {
     if (message.kind === 'r') this.#requests.onReply(message)
-    // Only a request the relay handed to one of this node's responders (on its $s topic) is answered.
-    else if (message.kind === 'q') {
-      if (message.topic.startsWith('$s')) this.#requests.onRequest(message)
-    } else this.#dispatcher.dispatch(message)
+    else if (message.kind === 'q') this.#requests.onRequest(message)
+    else this.#dispatcher.dispatch(message)
   }
 
   /** Signals whose listener failures were already turned into a process warning. */
@@ -648,10 +671,27 @@ export class Node extends EventEmitter<NodeEventMap> {
     process.emitWarning(error.message + more, { type: error.name, ...(code === undefined ? {} : { code }) })
   }
 
+  /**
+   * The newest `count` events of a durable work group that failed
+   * `maxDeliveries` times, newest first (Redis and NATS).
+   * Rejects with {@link UnsupportedError} on the relay, which stores nothing.
+   */
+  async deadLetters(signal: SignalRef, group: string, options: { count?: number } = {}): Promise<DeadLetter[]> {
+    const name = checkName(signalName(signal), 'signal')
+    checkName(group, 'group')
+    const count = options.count ?? 100
+    if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
+    if (!this.#engine.durable) throw new UnsupportedError(this.#engine.name, `The ${this.#engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
+    await this.#start()
+    const client = this.#live()
+    if (client.deadLetters === undefined) return []
+    return client.deadLetters(name, group, count)
+  }
+
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
   async stats(): Promise<NodeStats> {
     const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid + this.#requests.invalid }
-    const relay = (await this.#relay.stats()) ?? this.#lastRelay
+    const relay = (await this.#relay?.stats()) ?? this.#lastRelay
     if (relay !== undefined) stats.relay = relay
     return stats
   }
@@ -706,14 +746,16 @@ export class Node extends EventEmitter<NodeEventMap> {
     for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
     this.#dispatcher.removeBefore(mark)
     // Linger only when the relay answered: otherwise what is queued would hold the process for nothing.
-    client.close(this.#ready && flushed)
+    const linger = this.#ready && flushed
     this.#client = undefined
     this.#ready = false
+    await client.close(linger)
     await this.#hosting
-    if (this.#relay.running) {
-      this.#lastRelay = (await this.#relay.stats()) ?? this.#lastRelay
-      if (handOver) this.#relay.release()
-      else await this.#relay.stop()
+    const relay = this.#relay
+    if (relay?.running === true) {
+      this.#lastRelay = (await relay.stats()) ?? this.#lastRelay
+      if (handOver) relay.release()
+      else await relay.stop()
       this.emit('relay', false)
     }
     this.#state = 'idle'
@@ -721,4 +763,33 @@ export class Node extends EventEmitter<NodeEventMap> {
     return flushed
   }
 
+}
+
+/** Durable defaults; see `DurableOptions`. */
+const DURABLE_DEFAULTS: DurableSettings = { from: 'now', claimAfter: 30_000, maxDeliveries: 5 }
+
+/** A group's durable settings, or `undefined` for a plain group; a clear error when the engine or a value will not do. */
+function resolveDurable(option: ListenOptions['durable'], engine: Engine): DurableSettings | undefined {
+  if (option === undefined || option === false) return undefined
+  if (!engine.durable) {
+    throw new UnsupportedError(
+      engine.name,
+      `A durable work group needs storage, which the ${engine.name} engine does not have: use a Redis or NATS URL (option "url" or PYVENT_URL), or drop "durable".`
+    )
+  }
+  if (option === true) return { ...DURABLE_DEFAULTS }
+  if (typeof option !== 'object' || option === null) throw new TypeError('The durable option must be true, false or an object.')
+  const settings = { ...DURABLE_DEFAULTS }
+  for (const [key, value] of Object.entries(option)) {
+    if (value === undefined) continue
+    if (key === 'from') {
+      if (value !== 'now' && value !== 'start') throw new TypeError(`durable.from must be "now" or "start", got ${String(value)}.`)
+      settings.from = value
+    } else if (key === 'claimAfter' || key === 'maxDeliveries') {
+      const min = key === 'claimAfter' ? 10 : 1
+      if (!Number.isSafeInteger(value) || (value as number) < min) throw new TypeError(`durable.${key} must be an integer of at least ${min}, got ${String(value)}.`)
+      settings[key] = value as number
+    } else throw new TypeError(`Unknown durable option "${key}". Known: from, claimAfter, maxDeliveries.`)
+  }
+  return settings
 }

@@ -11,6 +11,28 @@ export type DeliveryMode = 'lossless' | 'drop'
 /** Options of a {@link Node}. Every field is optional; the defaults suit two scripts on one machine. */
 export interface NodeOptions {
   /**
+   * The engine to run on, chosen by URL: `redis://[user:password@]host:port[/db]`
+   * or `rediss://` (TLS) for Redis; `nats://host:port`, a comma-separated list of
+   * a cluster's seed servers, or `tls://host:port` for NATS. Without a URL,
+   * pyvent runs on its zero-config ZeroMQ relay. The engine's client package
+   * (`redis`, or `@nats-io/transport-node`) must be installed.
+   * Overridden by the `PYVENT_URL` environment variable when the option is not given.
+   * @default none: the ZeroMQ relay
+   */
+  url?: string
+  /**
+   * NATS authentication, for a `nats://` URL (NATS has its own security: CURVE
+   * applies to the relay only).
+   * @default none
+   */
+  nats?: NatsAuthOptions
+  /**
+   * The most events a durable work group's stream keeps (Redis and NATS): older
+   * ones are trimmed, even when no member has handled them yet.
+   * @default 100000
+   */
+  maxStreamLength?: number
+  /**
    * The relay's publisher port; its pull port is `port + 1`.
    * Overridden by the `PYVENT_PORT` environment variable when the option is not given.
    * @default 50020
@@ -90,8 +112,33 @@ export interface NodeOptions {
   curve?: CurveOptions
 }
 
+/** NATS credentials (give at most one way). */
+export interface NatsAuthOptions {
+  /** User name, with `pass`. */
+  user?: string
+  pass?: string
+  /** An authentication token. */
+  token?: string
+  /** An NKey seed (`SU...`): the client signs the server's nonce with it. */
+  nkeySeed?: string
+  /** The path of a `.creds` file (a user JWT and its NKey seed). */
+  credsFile?: string
+}
+
 /** Options with every default applied. */
-export type ResolvedOptions = Required<Omit<NodeOptions, 'curve'>> & { curve: CurveOptions | undefined }
+export type ResolvedOptions = Required<Omit<NodeOptions, 'curve' | 'url' | 'nats'>> & {
+  curve: CurveOptions | undefined
+  url: string | undefined
+  nats: NatsAuthOptions | undefined
+}
+
+/** The URL schemes of each engine. */
+export const URL_SCHEMES: Readonly<Record<string, 'redis' | 'nats'>> = Object.freeze({
+  'redis:': 'redis',
+  'rediss:': 'redis',
+  'nats:': 'nats',
+  'tls:': 'nats'
+})
 
 /** The default options, before environment overrides. */
 export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
@@ -106,7 +153,10 @@ export const DEFAULTS: Readonly<ResolvedOptions> = Object.freeze({
   maxMessageSize: 1024 * 1024,
   delivery: 'lossless',
   highWaterMark: 64,
-  curve: undefined
+  maxStreamLength: 100_000,
+  curve: undefined,
+  url: undefined,
+  nats: undefined
 })
 
 const KNOWN = new Set(Object.keys(DEFAULTS))
@@ -146,6 +196,7 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     if (port !== undefined) merged.port = port
   }
   if (options.host === undefined && env.PYVENT_HOST) merged.host = env.PYVENT_HOST
+  if (options.url === undefined && env.PYVENT_URL) merged.url = env.PYVENT_URL
   for (const [key, value] of Object.entries(options)) if (value !== undefined) merged[key] = value
 
   const resolved: ResolvedOptions = {
@@ -160,7 +211,10 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     maxMessageSize: integer('maxMessageSize', merged.maxMessageSize, 256, 256 * 1024 * 1024),
     delivery: merged.delivery as DeliveryMode,
     highWaterMark: integer('highWaterMark', merged.highWaterMark, 1, 1_000_000),
-    curve: options.curve !== undefined ? checkCurve(options.curve, 'Option "curve"') : curveFromEnv(env)
+    maxStreamLength: integer('maxStreamLength', merged.maxStreamLength, 1, 1_000_000_000),
+    curve: options.curve !== undefined ? checkCurve(options.curve, 'Option "curve"') : curveFromEnv(env),
+    url: checkUrl(merged.url),
+    nats: checkNatsAuth(merged.nats)
   }
   if (typeof resolved.host !== 'string' || resolved.host.length === 0 || /[\s/]/.test(resolved.host)) {
     throw new TypeError(`Option "host" must be a host name or IP address, got ${String(resolved.host)}.`)
@@ -180,4 +234,30 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     )
   }
   return resolved
+}
+
+/** A URL of a known engine, or `undefined`; a `TypeError` naming what is wrong otherwise. */
+function checkUrl(value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined
+  const shown = typeof value === 'string' ? value.replace(/\/\/[^@/]*@/, '//***@') : String(value)
+  if (typeof value !== 'string') throw new TypeError(`Option "url" must be a string, got ${shown}.`)
+  const scheme = /^[a-z]+:/i.exec(value)?.[0].toLowerCase()
+  if (scheme === undefined || URL_SCHEMES[scheme] === undefined) {
+    throw new TypeError(
+      `Option "url" (or PYVENT_URL) must start with redis://, rediss://, nats:// or tls://, got "${shown}". ` +
+        'Leave it out to use the ZeroMQ relay.'
+    )
+  }
+  return value
+}
+
+function checkNatsAuth(value: unknown): NatsAuthOptions | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'object' || value === null) throw new TypeError('Option "nats" must be an object.')
+  const known = ['user', 'pass', 'token', 'nkeySeed', 'credsFile']
+  for (const [key, field] of Object.entries(value)) {
+    if (!known.includes(key)) throw new TypeError(`Unknown field "nats.${key}". Known fields: ${known.join(', ')}.`)
+    if (typeof field !== 'string' || field === '') throw new TypeError(`Option "nats.${key}" must be a non-empty string.`)
+  }
+  return { ...(value as NatsAuthOptions) }
 }

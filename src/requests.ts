@@ -8,7 +8,7 @@
  * @module
  */
 import createDebug from 'debug'
-import { encodePayload, encodeReply, EventMessage, Frames, ReplyMessage, responderTopic } from './codec'
+import { encodePayload, EventMessage, ReplyMessage } from './codec'
 import { PyventEvent } from './dispatcher'
 import { InvalidPayloadError, MessageTooLargeError, NoRespondersError, RemoteError } from './errors'
 import { isThenable } from './dispatcher'
@@ -17,18 +17,17 @@ import type { Waiter } from './waiter'
 
 const debug = createDebug('pyvent:request')
 
-/** The prefix of every node's private reply topic. */
-export const REPLY_PREFIX = '$r.'
-
 /** A responder: its return value (or resolved value) is the reply. */
 export type Responder<T = unknown, R = unknown> = (payload: T, event: PyventEvent<T>) => R | PromiseLike<R>
 
 /** What the request book needs from its node. */
 export interface RequestHooks {
-  subscribe(topic: string): void
-  unsubscribe(topic: string): void
-  /** Queues a reply's frames behind everything queued before. */
-  reply(frames: Frames): void
+  /** This node has responders of `signal` now. */
+  serve(signal: string): void
+  /** ... and no longer. */
+  unserve(signal: string): void
+  /** Sends the answer to request `request` of node `node`. */
+  reply(node: string, request: string, ok: boolean, json: string): void
 }
 
 interface Pending {
@@ -83,10 +82,9 @@ export class RequestBook {
     this.#pending.delete(id)
   }
 
-  /** Every topic this book needs subscribed: the reply topic and each responder's. */
-  *topics(): Iterable<string> {
-    yield REPLY_PREFIX + this.#node
-    for (const name of this.#responders.keys()) yield responderTopic(name, this.#node)
+  /** The signals this node serves. */
+  signals(): Iterable<string> {
+    return this.#responders.keys()
   }
 
   /** Registers `handler` as a responder of signal `name`. */
@@ -94,7 +92,7 @@ export class RequestBook {
     const entry = this.#responders.get(name)
     if (entry === undefined) {
       this.#responders.set(name, { signal, handlers: [handler], next: 0 })
-      this.#hooks.subscribe(responderTopic(name, this.#node))
+      this.#hooks.serve(name)
     } else entry.handlers = [...entry.handlers, handler]
   }
 
@@ -107,7 +105,7 @@ export class RequestBook {
     if (kept.length > 0) entry.handlers = kept
     else {
       this.#responders.delete(name)
-      this.#hooks.unsubscribe(responderTopic(name, this.#node))
+      this.#hooks.unserve(name)
     }
     return removed
   }
@@ -174,6 +172,6 @@ export class RequestBook {
       const { name, message: text } = error as InvalidPayloadError | MessageTooLargeError
       json = JSON.stringify({ name, message: `The responder's reply could not be sent: ${text}` })
     }
-    this.#hooks.reply(encodeReply(REPLY_PREFIX + message.node, message.request as string, ok, json))
+    this.#hooks.reply(message.node, message.request as string, ok, json)
   }
 }

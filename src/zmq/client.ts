@@ -14,15 +14,19 @@ import {
   encodeControl,
   encodeEvents,
   encodeGroupState,
+  encodeReply,
   EventMessage,
   GROUP_STATE_TOPIC,
   Frames,
   GroupState,
   HEARTBEAT_TOPIC,
+  replyTopic,
+  requestTopic,
+  responderTopic,
   topicFrame
 } from '../codec'
 import type { ResolvedOptions } from '../options'
-import type { ClientStats, Connection, EngineHandlers, WireState } from '../engine'
+import type { ClientStats, Connection, EngineHandlers, Membership, WireState } from '../engine'
 import { baseSocketOptions, endpoint, frameLimit, isEAGAIN } from './sockets'
 
 const debug = createDebug('pyvent:client')
@@ -156,6 +160,7 @@ export class Client implements Connection {
     ;(this.#sub as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_SNDHWM, 0)
     this.#push.connect(endpoint(options, 'pull'))
     this.#sub.connect(endpoint(options, 'pub'))
+    this.subscribe(replyTopic(node))
     debug('connected to %s / %s', endpoint(options, 'pub'), endpoint(options, 'pull'))
   }
 
@@ -170,6 +175,50 @@ export class Client implements Connection {
     if (this.#closed) return
     this.#sub.unsubscribe(topic === '' ? '' : topicFrame(topic))
     this.#gaps.forget(topic === '' ? undefined : topic)
+  }
+
+  listen(signal: string): void {
+    this.subscribe(signal)
+  }
+
+  unlisten(signal: string): void {
+    this.unsubscribe(signal)
+  }
+
+  serve(signal: string): void {
+    this.subscribe(responderTopic(signal, this.#node))
+  }
+
+  unserve(signal: string): void {
+    this.unsubscribe(responderTopic(signal, this.#node))
+  }
+
+  publish(signal: string, sender: string, json: string): Promise<void> {
+    return this.enqueue('e', signal, sender, json)
+  }
+
+  /** The relay hands it to one responder's topic, or answers "no responders". */
+  request(signal: string, sender: string, json: string, id: string): void {
+    void this.enqueue('q', requestTopic(signal), sender, json, id)
+  }
+
+  reply(node: string, request: string, ok: boolean, json: string): void {
+    this.enqueueFrames(encodeReply(replyTopic(node), request, ok, json))
+  }
+
+  /** Subscribes to the member topic on joining; reports the room either way. */
+  joinGroup(membership: Membership): void {
+    if (!this.#groupStates.has(membership.topic)) this.subscribe(membership.topic)
+    this.#reportGroup(membership)
+  }
+
+  finished(membership: Membership): void {
+    this.#reportGroup(membership)
+  }
+
+  leaveGroup(membership: Membership): void {
+    this.unsubscribe(membership.topic)
+    this.#forgetGroup(membership.topic)
   }
 
   /**
@@ -391,8 +440,9 @@ export class Client implements Connection {
         this.#handlers.message(message)
         return
       case 'q':
-        // A request handed to one responder: not an event, and each responder sees only a share.
-        this.#handlers.message(message)
+        // A request the relay handed to one of this node's responders (on its $s topic):
+        // not an event, and each responder sees only a share.
+        if (message.topic.startsWith('$s')) this.#handlers.message(message)
         return
       case 'r':
         this.#handlers.message(message)
@@ -439,7 +489,7 @@ export class Client implements Connection {
    * relayTimeout, so a new relay hears it too. Reports are cumulative, so the
    * relay takes the newest and ignores the rest.
    */
-  reportGroup(state: GroupState): void {
+  #reportGroup(state: GroupState): void {
     if (this.#closed) return
     const joining = !this.#groupStates.has(state.topic)
     this.#groupStates.set(state.topic, { ...state })
@@ -483,7 +533,7 @@ export class Client implements Connection {
   }
 
   /** This node left a work group: no more reports for it. */
-  leaveGroup(topic: string): void {
+  #forgetGroup(topic: string): void {
     this.#groupStates.delete(topic)
     this.#groupDirty.delete(topic)
     this.#dataDirty.delete(topic)

@@ -10,9 +10,12 @@ import { diagnose } from './diagnose'
 import type { RelayStats } from './relay'
 import { RelayHost } from './relay-host'
 
-/** The engine every node uses. */
-export const zmqEngine: Engine<RelayStats> = {
+/** The engine of every node without a URL. */
+export const engine: Engine<RelayStats> = {
+  name: 'relay',
+  durable: false,
   connect: (options, node, state, handlers) => new Client(options, node, state, handlers),
   relay: () => new RelayHost(),
+  describe: ({ host, port }) => `pyvent relay answered at ${host}:${port}`,
   diagnose
 }
