@@ -6,11 +6,12 @@
  */
 import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { AlreadyStartedError } from './errors'
-import { MethodDecorator, methodDecorator } from './decorators'
+import { emitsDecorator, MethodDecorator, methodDecorator } from './decorators'
 import type { Responder } from './requests'
 import { Node } from './node'
 import type { EmitOptions, EmitsDecorator, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
 import type { NodeOptions } from './options'
+import type { DeadLetter } from './engine'
 import type { AnySignal, Payload, Signal, SignalRef } from './signal'
 
 let node: Node | undefined
@@ -65,12 +66,7 @@ export function unrespond(signal: SignalRef, handler?: Responder<never>): number
 /** {@inheritDoc Node.emits} */
 export function emits<T = unknown>(signal: SignalRef<T>, options?: EmitOptions): EmitsDecorator<T> {
   defaultNode().emits(signal, options) // validates now; each call emits through the default node of its moment
-  return (method, context) => {
-    if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
-    return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
-      return defaultNode().emits(signal, options)(method, context).apply(this, args)
-    }
-  }
+  return emitsDecorator((self, value) => defaultNode().emitFrom(self, signal, value, options))
 }
 
 /** {@inheritDoc Node.disconnect} */
@@ -106,6 +102,11 @@ export function isServer(): boolean {
 /** {@inheritDoc Node.startServer} */
 export function startServer(): Promise<boolean> {
   return defaultNode().startServer()
+}
+
+/** {@inheritDoc Node.deadLetters} */
+export function deadLetters(signal: SignalRef, group: string, options?: { count?: number }): Promise<DeadLetter[]> {
+  return defaultNode().deadLetters(signal, group, options)
 }
 
 /** {@inheritDoc Node.stats} */

@@ -1,10 +1,12 @@
 /**
  * The one way pyvent turns a registration (`connect`, `respond`) into a class
- * method decorator (TypeScript 5 standard decorators).
+ * method decorator, and the one `@emits` wrapper (TypeScript 5 standard
+ * decorators), shared by `Node` and the module-level functions.
  *
  * @module
  */
-import type { PyventEvent } from './dispatcher'
+import { isThenable, PyventEvent } from './dispatcher'
+import type { EmitsDecorator } from './node-types'
 
 /**
  * Decorator returned by `connect(signal, options)` and `respond(signal)` for
@@ -27,5 +29,24 @@ export function methodDecorator(register: (method: (...args: never[]) => unknown
     context.addInitializer(function (this: unknown) {
       register((method as (...args: never[]) => unknown).bind(this))
     })
+  }
+}
+
+/**
+ * The decorator behind `@emits`: after each call of the method, `emit` gets
+ * the instance and the method's return value (its resolved value, for a
+ * promise). The method's result, throw or rejection reaches the caller
+ * untouched; a call that throws emits nothing.
+ */
+export function emitsDecorator<T>(emit: (self: unknown, value: unknown) => void): EmitsDecorator<T> {
+  return (method, context) => {
+    if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
+    return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
+      const result = method.apply(this, args)
+      // The rejection handler only keeps this side chain quiet; the caller's promise is returned untouched.
+      if (isThenable(result)) result.then((value) => emit(this, value), () => undefined)
+      else emit(this, result)
+      return result
+    }
   }
 }

@@ -1,68 +1,33 @@
 /**
- * The node: one client, a relay it may host, and the local dispatcher, with
- * the lifecycle that ties them together (lazy start, relay election and
- * takeover, readiness, flush at exit, stop).
+ * The node: the public facade (connect, send, waitFor, request/respond,
+ * emits, flush, stats, stop). It keeps what outlives a start-to-stop life
+ * (listeners, responders, group memberships, counters) and hands each life
+ * to a {@link Session}; it talks to an engine only through src/engine.ts.
  *
  * @module
  */
 import { EventEmitter } from 'node:events'
-import { writeSync } from 'node:fs'
-import { isMainThread } from 'node:worker_threads'
-import createDebug from 'debug'
 import { v4 as uuidv4 } from 'uuid'
-import { Connection, DeadLetter, DurableSettings, emptyClientStats, Engine, Membership, RelayHosting } from './engine'
+import { checkName, encodePayload, EventMessage, ReplyMessage } from './codec'
+import { emitsDecorator, MethodDecorator, methodDecorator } from './decorators'
+import { Dispatcher, Listener, ListenOptions, PyventEvent } from './dispatcher'
+import { DeadLetter, emptyClientStats, Engine, RelayHosting, WireState } from './engine'
 import { engineFor, warnIgnored } from './engines'
-import { MethodDecorator, methodDecorator } from './decorators'
-import { GapTracker } from './sequence'
-import { checkBodySize, checkName, encodePayload, EventMessage, groupTopic, MAX_TOPIC_BYTES, ReplyMessage } from './codec'
-import { Dispatcher, isThenable, Listener, ListenOptions, PyventEvent } from './dispatcher'
-import { AbortError, ListenerError, NoRespondersError, RelayUnreachableError, RemoteError, StoppedError, TimeoutError, UnsupportedError } from './errors'
-import { RequestBook, Responder } from './requests'
-import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
-import { checkTimeout, Waiter } from './waiter'
-import type { RelayStats } from './zmq/relay'
-import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
-
+import { StoppedError, UnsupportedError } from './errors'
+import { Lifecycle } from './lifecycle'
+import { listenTopic } from './listen-options'
+import { Memberships } from './memberships'
 import type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
+import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
+import { Reporter } from './report'
+import { RequestBook, Responder } from './requests'
+import { GapTracker } from './sequence'
+import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
+import { checkTimeout, Waiter, Waits } from './waiter'
+import type { RelayStats } from './zmq/relay'
 
-const debug = createDebug('pyvent:node')
-
-/**
- * A new relay waits this long after binding before it forwards anything, so
- * that clients already waiting for a relay (after a failover, or started before
- * any relay) reconnect and resubscribe before the events they queued pass by.
- */
-const RELAY_HOLD = 50
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
 export const DEFAULT_FILTER = 'pyvent'
-
-type State = 'idle' | 'starting' | 'started' | 'stopping'
-
-// Nodes to flush when the process has nothing else to do (see Node#idle), and
-// to account for when it exits.
-const started = new Set<Node>()
-let exitHookInstalled = false
-function onBeforeExit(): void {
-  for (const node of started) node.idle()
-}
-function onExit(): void {
-  let lost = 0
-  for (const node of started) lost += node.unflushed()
-  if (lost === 0) return
-  // Synchronous, and straight to the file descriptor: this is the process's last moment.
-  try {
-    writeSync(
-      2,
-      `pyvent: ${lost} event${lost === 1 ? '' : 's'} sent by this ${threadKind()} may be lost: it exited before the relay confirmed ${lost === 1 ? 'it' : 'them'}. ` +
-        'Call `await pyvent.flush()` (or `await pyvent.stop()`) before process.exit().\n'
-    )
-  } catch {
-    // stderr is closed: nothing left to tell.
-  }
-}
-function threadKind(): string {
-  return isMainThread ? 'process' : 'worker thread'
-}
 
 /**
  * A pyvent node: sends events, delivers them to local listeners, and may host
@@ -82,32 +47,21 @@ export class Node extends EventEmitter<NodeEventMap> {
   /** This node's unique id on the wire. */
   readonly nodeId: string = uuidv4()
   readonly #defaultSender: string
-  readonly #dispatcher: Dispatcher
   readonly #engine: Engine
-  /** The relay this node may host (the ZeroMQ engine only). */
+  /** The relay this node may host (the relay engine only). */
   readonly #relay: RelayHosting<RelayStats> | undefined
+  readonly #dispatcher: Dispatcher
   /** Pending requests and this node's responders. */
   readonly #requests: RequestBook
-  /** This node's work-group memberships, by group topic: capacity and events finished. */
-  readonly #groups = new Map<string, Membership>()
+  /** This node's work-group memberships. */
+  readonly #groups: Memberships
   /** Every pending waitFor and request: stop() rejects them. */
-  readonly #waiters = new Set<{ reject(error: Error): void }>()
-  /** Sequence numbers, counters and gap tracking: kept across restarts, so event ids never repeat and stats() adds up. */
-  readonly #wire = { seqs: new Map<string, number>(), stats: emptyClientStats(), gaps: new GapTracker() }
-  /** Sends waiting for the node's first readiness (not yet in the client's queue). */
-  #waitingSends = 0
-  /** A readiness started for listeners in the background, reported once if it fails. */
-  #activation: Promise<void> | undefined
-  /** The relay's counters when this node last stopped hosting it. */
-  #lastRelay: RelayStats | undefined
-  #state: State = 'idle'
-  #starting: Promise<void> | undefined
-  #stopping: Promise<boolean> | undefined
-  #firstReady: Promise<void> | undefined
-  #ready = false
-  #client: Connection | undefined
-  /** An attempt to host the relay in progress (start, startServer or takeover). */
-  #hosting: Promise<boolean> | undefined
+  readonly #waits = new Waits()
+  /** Sequence numbers, counters and gap tracking: kept across sessions, so event ids never repeat and stats() adds up. */
+  readonly #wire: WireState = { seqs: new Map(), stats: emptyClientStats(), gaps: new GapTracker() }
+  readonly #reporter = new Reporter(this)
+  /** Its start-to-stop lives, one session each. */
+  readonly #lives: Lifecycle
 
   constructor(options: NodeOptions = {}) {
     super()
@@ -115,40 +69,69 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#engine = engineFor(this.#options)
     warnIgnored(this.#engine, options)
     this.#relay = this.#engine.relay() as RelayHosting<RelayStats> | undefined
+    this.#groups = new Memberships(this.#engine)
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
+    const connection = () => this.#lives.session?.openConnection
     this.#dispatcher = new Dispatcher({
       // A group member's topic is joined and left through the group calls.
       subscribe: (topic) => {
-        if (!this.#groups.has(topic)) this.#client?.listen(topic)
+        if (!this.#groups.has(topic)) connection()?.listen(topic)
       },
       unsubscribe: (topic) => {
-        const membership = this.#groups.get(topic)
-        if (membership === undefined) this.#client?.unlisten(topic)
-        else {
-          this.#groups.delete(topic)
-          this.#client?.leaveGroup(membership)
-        }
+        const membership = this.#groups.leave(topic)
+        if (membership === undefined) connection()?.unlisten(topic)
+        else connection()?.leaveGroup(membership)
       },
       error: (error) => this.#report(error),
       finished: (topic, receipt, error) => {
-        const membership = this.#groups.get(topic)
-        if (membership === undefined) return
-        membership.done++
-        this.#client?.finished(membership, receipt, error)
+        const membership = this.#groups.finished(topic)
+        if (membership !== undefined) connection()?.finished(membership, receipt, error)
       }
     })
     this.#requests = new RequestBook(
       this.nodeId,
       {
-        serve: (signal) => this.#client?.serve(signal),
-        unserve: (signal) => this.#client?.unserve(signal),
-        reply: (node, request, ok, json) => this.#client?.reply(node, request, ok, json)
+        serve: (signal) => connection()?.serve(signal),
+        unserve: (signal) => connection()?.unserve(signal),
+        reply: (node, request, ok, json) => connection()?.reply(node, request, ok, json)
       },
       this.#options.maxMessageSize
     )
+    this.#lives = new Lifecycle({
+      session: {
+        options: this.#options,
+        nodeId: this.nodeId,
+        engine: this.#engine,
+        relay: this.#relay,
+        wire: this.#wire,
+        message: (message) => this.#onMessage(message),
+        error: (error) => this.#report(error),
+        demand: () => this.#dispatcher.size + this.#requests.size,
+        restore: (connection) => {
+          for (const signal of this.#requests.signals()) connection.serve(signal)
+          for (const membership of this.#groups.values()) connection.joinGroup(membership)
+          for (const topic of this.#dispatcher.topics()) if (!this.#groups.has(topic)) connection.listen(topic)
+        },
+        relayChanged: (hosting) => this.emit('relay', hosting)
+      },
+      busy: () => this.#dispatcher.size > 0 || this.#requests.size > 0,
+      stopping: () => {
+        // What is registered now ends with this stop (after the flush, so events that
+        // come back through the engine meanwhile still reach it); what is added while
+        // the flush runs belongs to the next start. Responders end at once.
+        const mark = this.#dispatcher.mark()
+        this.#requests.clear()
+        const waiters = this.#waits.snapshot()
+        return () => {
+          for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
+          this.#dispatcher.removeBefore(mark)
+        }
+      },
+      report: (error) => this.#report(error)
+    })
     this.#relay?.on('lost', () => {
       this.emit('relay', false)
-      this.#takeOver()
+      this.#lives.session?.takeOver()
     })
   }
 
@@ -164,7 +147,7 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   /** Whether this node has started (and not stopped since). */
   isStarted(): boolean {
-    return this.#state !== 'idle'
+    return this.#lives.session !== undefined
   }
 
   /** Whether this node hosts the relay right now. */
@@ -178,83 +161,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * explicit request. Resolves `true` if this node hosts the relay.
    */
   async startServer(): Promise<boolean> {
-    await this.#start()
-    return this.#host()
-  }
-
-  /**
-   * Tries to bind the relay, once at a time. A node that stopped while the
-   * relay was binding releases it at once: stop() promises free ports.
-   */
-  #host(): Promise<boolean> {
-    const relay = this.#relay
-    if (relay === undefined) return Promise.resolve(false)
-    if (relay.running) return Promise.resolve(true)
-    this.#hosting ??= relay
-      .start(this.#options, RELAY_HOLD)
-      .then(async (hosting) => {
-        if (!hosting) return false
-        if (this.#state !== 'started' && this.#state !== 'starting') {
-          await relay.stop()
-          return false
-        }
-        debug('hosting the relay on port %d', this.#options.port)
-        this.emit('relay', true)
-        return true
-      })
-      .finally(() => {
-        this.#hosting = undefined
-      })
-    return this.#hosting
-  }
-
-  #start(): Promise<void> {
-    if (this.#state === 'started') return Promise.resolve()
-    if (this.#state === 'stopping') {
-      return (this.#stopping ?? Promise.resolve()).then(() => this.#start())
-    }
-    this.#starting ??= this.#boot().finally(() => {
-      this.#starting = undefined
-    })
-    return this.#starting
-  }
-
-  async #boot(): Promise<void> {
-    this.#state = 'starting'
-    try {
-      if (this.#options.server) await this.#host()
-    } catch (error) {
-      this.#state = 'idle'
-      throw error
-    }
-    const client = this.#engine.connect(this.#options, this.nodeId, this.#wire, {
-      message: (message) => this.#onMessage(message),
-      suspect: () => this.#takeOver(),
-      error: (error) => this.#report(error),
-      demand: () => this.#dispatcher.size + this.#requests.size
-    })
-    for (const signal of this.#requests.signals()) client.serve(signal)
-    for (const membership of this.#groups.values()) client.joinGroup(membership)
-    for (const topic of this.#dispatcher.topics()) if (!this.#groups.has(topic)) client.listen(topic)
-    this.#client = client
-    this.#state = 'started'
-    started.add(this)
-    if (!exitHookInstalled) {
-      exitHookInstalled = true
-      process.on('beforeExit', onBeforeExit)
-      process.on('exit', onExit)
-    }
-    if (this.#dispatcher.size > 0) client.startReceiving()
-    debug('started (node %s, %s)', this.nodeId, this.isServer() ? 'relay' : this.#engine.name)
-  }
-
-  /** The relay looks gone: if this node may serve, try to take it over. */
-  #takeOver(): void {
-    if (!this.#options.server || this.#relay === undefined || this.#relay.running || this.#hosting !== undefined || this.#state !== 'started') return
-    this.#host().then(
-      (hosting) => hosting && debug('took the relay over'),
-      (error: unknown) => this.#report(error as Error)
-    )
+    return (await this.#lives.open()).host()
   }
 
   /**
@@ -263,35 +170,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Rejects with {@link RelayUnreachableError} after `readyTimeout`.
    */
   async ready(): Promise<void> {
-    await this.#start()
-    const client = this.#live()
-    if (await client.probe(this.#options.readyTimeout)) {
-      this.#ready = true
-      return
-    }
-    if (this.#state !== 'started') throw new StoppedError('The node was stopped before it was ready.')
-    const { host, port, readyTimeout } = this.#options
-    const hint = await this.#engine.diagnose(this.#options)
-    throw new RelayUnreachableError(
-      `No ${this.#engine.describe(this.#options)} within ${readyTimeout} ms. ${hint}`,
-      host,
-      port
-    )
-  }
-
-  /** The client, or a StoppedError if stop() ran while the caller was waiting. */
-  #live(): Connection {
-    if (this.#client === undefined) throw new StoppedError('The node was stopped while this call was waiting for it to start.')
-    return this.#client
-  }
-
-  /** The first readiness of this node's life, shared by every caller. */
-  #readyOnce(): Promise<void> {
-    if (this.#ready && this.#state === 'started') return Promise.resolve()
-    this.#firstReady ??= this.ready().finally(() => {
-      this.#firstReady = undefined
-    })
-    return this.#firstReady
+    await this.#lives.ready()
   }
 
   /**
@@ -309,88 +188,20 @@ export class Node extends EventEmitter<NodeEventMap> {
     callbackOrOptions?: Listener<never> | ListenOptions,
     maybeOptions?: ListenOptions
   ): Listener<never> | MethodDecorator<unknown> {
-    const node = this
     if (typeof callbackOrOptions !== 'function') {
       const options = callbackOrOptions
-      this.#check(signal, options)
-      return methodDecorator((method) => node.connect(signal as SignalRef<never>, method as Listener<never>, options))
+      listenTopic(signal, options, this.nodeId, this.#engine)
+      return methodDecorator((method) => this.connect(signal as SignalRef<never>, method as Listener<never>, options))
     }
-    const callback = callbackOrOptions
-    const name = this.#check(signal, maybeOptions)
-    const filter = maybeOptions?.group === undefined ? DEFAULT_FILTER : Any
-    if (maybeOptions?.group !== undefined) this.#joinGroup(name as string, signalName(signal) as string, maybeOptions)
-    this.#dispatcher.add(name, signal, callback, maybeOptions?.sender ?? filter)
-    this.#activate()
-    return callback
-  }
-
-  /**
-   * Validates a signal and listen options; returns the topic the listener is
-   * filed under: the signal name, this node's group topic, or Any.
-   */
-  #check(signal: SignalRef | AnySignal, options: ListenOptions | undefined): string | AnySignal {
-    const name = signalName(signal)
-    if (name !== Any) checkName(name, 'signal')
-    if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw new TypeError('Listen options must be an object.')
+    const topic = listenTopic(signal, maybeOptions, this.nodeId, this.#engine)
+    const grouped = maybeOptions?.group !== undefined
+    if (grouped) {
+      const membership = this.#groups.join(topic as string, signalName(signal) as string, maybeOptions)
+      this.#lives.session?.openConnection?.joinGroup(membership)
     }
-    const sender = options?.sender
-    if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
-    const group = options?.group
-    const concurrency = options?.concurrency
-    if (concurrency !== undefined) {
-      if (group === undefined) throw new TypeError('The concurrency option applies to work-group listeners only: give a group too.')
-      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
-        throw new TypeError(`The concurrency of a work-group listener must be an integer from 1 to 100000, got ${String(concurrency)}.`)
-      }
-    }
-    if (options?.durable !== undefined && options.durable !== false && group === undefined) {
-      throw new TypeError('The durable option applies to work-group listeners only: give a group too.')
-    }
-    if (group === undefined) return name
-    checkName(group, 'group')
-    resolveDurable(options?.durable, this.#engine)
-    if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
-    // The relay deals events to members by signal alone: a member that then refused
-    // the sender would lose the event for the whole group.
-    if (sender !== undefined && sender !== Any) throw new TypeError('A work-group listener takes events from every sender; drop the sender option.')
-    const topic = groupTopic(name, group, this.nodeId)
-    if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw new TypeError('The signal and group names are too long together for a work group.')
-    return topic
-  }
-
-  /** Records (or updates) this node's membership of the group whose topic is `topic`, and tells the engine. */
-  #joinGroup(topic: string, signal: string, options: ListenOptions): void {
-    const capacity = options.concurrency ?? 1
-    const durable = resolveDurable(options.durable, this.#engine)
-    let membership = this.#groups.get(topic)
-    if (membership === undefined) {
-      membership = { topic, signal, group: options.group as string, capacity, done: 0, durable }
-      this.#groups.set(topic, membership)
-    } else {
-      if ((membership.durable === undefined) !== (durable === undefined)) {
-        throw new TypeError(`This node is already in group "${membership.group}" of "${signal}" as a ${membership.durable ? 'durable' : 'plain'} member; disconnect it first.`)
-      }
-      membership.capacity = capacity
-    }
-    this.#client?.joinGroup(membership)
-  }
-
-  /** Starts the node (and its receive loop) in the background for a new listener. */
-  #activate(): void {
-    if (this.#state === 'started') {
-      this.#client?.startReceiving()
-      return
-    }
-    // Every listener connected meanwhile shares this attempt: one failure, one report.
-    this.#activation ??= this.#readyOnce()
-      .catch((error: Error) => {
-        // Stopped on purpose before the relay answered: nothing to report.
-        if (!(error instanceof StoppedError)) this.#report(error)
-      })
-      .finally(() => {
-        this.#activation = undefined
-      })
+    this.#dispatcher.add(topic, signal, callbackOrOptions, maybeOptions?.sender ?? (grouped ? Any : DEFAULT_FILTER))
+    this.#lives.activate()
+    return callbackOrOptions
   }
 
   /**
@@ -417,22 +228,14 @@ export class Node extends EventEmitter<NodeEventMap> {
     if (name === Any) throw new TypeError('Cannot emit to Any: name one signal.')
     checkName(name, 'signal')
     if (options.sender !== undefined) checkName(options.sender, 'sender')
-    const node = this
-    return (method, context) => {
-      if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
-      return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
-        const result = method.apply(this, args)
-        const owner = (this as { constructor?: { name?: string } } | undefined)?.constructor?.name
-        const sender = options.sender ?? (owner ? `${node.#defaultSender}.${owner}` : node.#defaultSender)
-        const emit = (value: unknown): void => {
-          node.send(signal, value as NoInfer<T>, { sender }).catch((error: Error) => node.#report(error))
-        }
-        // The rejection handler only keeps this side chain quiet; the caller's promise is returned untouched.
-        if (isThenable(result)) result.then(emit, () => undefined)
-        else emit(result)
-        return result
-      }
-    }
+    return emitsDecorator((self, value) => this.emitFrom(self, signal, value, options))
+  }
+
+  /** Sends what an `@emits` method of `self` returned; a failure goes to the `error` event. @internal */
+  emitFrom(self: unknown, signal: SignalRef, value: unknown, options: EmitOptions = {}): void {
+    const owner = (self as { constructor?: { name?: string } } | undefined)?.constructor?.name
+    const sender = options.sender ?? (owner ? `${this.#defaultSender}.${owner}` : this.#defaultSender)
+    this.send(signal, value as never, { sender }).catch((error: Error) => this.#report(error))
   }
 
   /**
@@ -460,14 +263,13 @@ export class Node extends EventEmitter<NodeEventMap> {
     if (handler === undefined) return methodDecorator((method) => this.respond(signal as SignalRef<never>, method as Responder<never>))
     if (typeof handler !== 'function') throw new TypeError('The responder must be a function.')
     this.#requests.respond(name, signal, handler)
-    this.#activate()
+    this.#lives.activate()
     return handler
   }
 
   /** Removes `handler` as a responder of `signal` (every responder of it when omitted); returns how many went. */
   unrespond(signal: SignalRef, handler?: Responder<never>): number {
-    const name = checkName(signalName(signal), 'signal')
-    return this.#requests.unrespond(name, handler)
+    return this.#requests.unrespond(checkName(signalName(signal), 'signal'), handler)
   }
 
   /**
@@ -476,7 +278,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * `options`. Returns how many registrations were removed.
    */
   disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
-    return this.#dispatcher.remove(this.#check(signal, options), callback)
+    return this.#dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine), callback)
   }
 
   /**
@@ -488,31 +290,15 @@ export class Node extends EventEmitter<NodeEventMap> {
    */
   send<T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options?: SendOptions): Promise<void> {
     // Not an async function: on the hot path (started and ready) this allocates
-    // no promise of its own and returns the client's.
+    // no promise of its own and returns the connection's.
     let name: string, sender: string, json: string
     try {
       ;[name, sender, json] = this.#encode(signal, payload, options)
     } catch (error) {
       return Promise.reject(error)
     }
-    const client = this.#client
-    if (this.#ready && this.#state === 'started' && client !== undefined) return client.publish(name, sender, json)
-    // Enqueued in the same reaction as readiness, in call order, so a flush()
-    // called after this send() (it awaits the same readiness) comes after it.
-    this.#waitingSends++
-    return this.#readyOnce().then(
-      () => {
-        this.#waitingSends--
-        const client = this.#live()
-        // Encoded before the relay said how much it takes: check against that now.
-        checkBodySize(json, client.maxPayloadBytes)
-        return client.publish(name, sender, json)
-      },
-      (error: unknown) => {
-        this.#waitingSends--
-        throw error
-      }
-    )
+    const ready = this.#lives.session?.readyConnection
+    return ready !== undefined ? ready.publish(name, sender, json) : this.#lives.publishWhenReady(name, sender, json)
   }
 
   /**
@@ -528,24 +314,8 @@ export class Node extends EventEmitter<NodeEventMap> {
    * process.exit(0)
    * ```
    */
-  async flush(): Promise<void> {
-    if (this.#state === 'idle') return
-    // Sends still waiting for readiness enqueue before this continuation runs.
-    if (this.#waitingSends > 0 || !this.#ready) await this.#readyOnce()
-    const client = this.#live()
-    if (!client.unflushed) return
-    const pending = client.unflushedCount
-    if (await client.probe(this.#options.linger)) return
-    if (this.#client !== client) throw new StoppedError('The node was stopped before the relay confirmed what it sent.')
-    throw new TimeoutError(
-      `The relay did not confirm ${pending} event${pending === 1 ? '' : 's'} within linger (${this.#options.linger} ms): it is unreachable or stalled by a slow listener.`,
-      this.#options.linger
-    )
-  }
-
-  /** Events sent but not proven forwarded (what an exit now could lose). @internal */
-  unflushed(): number {
-    return this.#waitingSends + (this.#client?.unflushedCount ?? 0)
+  flush(): Promise<void> {
+    return this.#lives.flush()
   }
 
   #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
@@ -554,8 +324,8 @@ export class Node extends EventEmitter<NodeEventMap> {
     checkName(name, 'signal')
     const sender = options?.sender ?? this.#defaultSender
     if (sender !== this.#defaultSender) checkName(sender, 'sender')
-    // Against the relay's limit when it is smaller: a larger body would be dropped there.
-    const limit = this.#client?.maxPayloadBytes ?? this.#options.maxMessageSize
+    // Against the engine's limit when it is smaller: a larger body would be dropped there.
+    const limit = this.#lives.session?.openConnection?.maxPayloadBytes ?? this.#options.maxMessageSize
     return [name, sender, encodePayload(payload === undefined ? {} : payload, limit)]
   }
 
@@ -566,27 +336,28 @@ export class Node extends EventEmitter<NodeEventMap> {
    * {@link StoppedError} if the node stops first.
    */
   waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options: WaitOptions = {}): Promise<PyventEvent<T>> {
-    let name: string | AnySignal
+    let topic: string | AnySignal
     try {
-      name = this.#check(signal, options)
+      topic = listenTopic(signal, options, this.nodeId, this.#engine)
       checkTimeout(options.timeout, 'waitFor')
     } catch (error) {
       return Promise.reject(error)
     }
-    const label = name === Any ? 'any signal' : `"${name}"`
+    const label = topic === Any ? 'any signal' : `"${topic}"`
     let waiter: Waiter<PyventEvent<T>> | undefined
     const listener: Listener<never> = (_payload, event) => waiter?.resolve(event as PyventEvent<T>)
-    waiter = this.#wait<PyventEvent<T>>(options, `No event on ${label} within ${String(options.timeout)} ms.`, () =>
-      this.#dispatcher.remove(name, listener)
+    waiter = this.#waits.create<PyventEvent<T>>(options, `No event on ${label} within ${String(options.timeout)} ms.`, () =>
+      this.#dispatcher.remove(topic, listener)
     )
     if (waiter.settled) return waiter.promise
-    this.#dispatcher.add(name, signal, listener, options.sender ?? DEFAULT_FILTER, true)
+    this.#dispatcher.add(topic, signal, listener, options.sender ?? DEFAULT_FILTER, true)
     const send = options.send
     const live = waiter
-    ;(send === undefined ? this.#readyOnce() : this.ready())
-      .then(() => {
+    // With `send`, a fresh round trip: the wait must be live at the engine before the event goes out.
+    ;(send === undefined ? this.#lives.readyOnce() : this.#lives.ready())
+      .then((session) => {
         if (live.settled) return
-        this.#live().startReceiving()
+        session.connection.startReceiving()
         if (send !== undefined) return this.send(send.signal, send.payload as never, { sender: send.sender })
       })
       .catch((error: Error) => live.reject(error))
@@ -612,37 +383,21 @@ export class Node extends EventEmitter<NodeEventMap> {
       return Promise.reject(error)
     }
     const id = this.#requests.nextId()
-    const waiter = this.#wait<unknown>({ ...options, timeout }, `No responder answered "${name}" within ${timeout} ms.`, () =>
+    const waiter = this.#waits.create<unknown>({ ...options, timeout }, `No responder answered "${name}" within ${timeout} ms.`, () =>
       this.#requests.forget(id)
     )
     if (waiter.settled) return waiter.promise as Promise<R>
     this.#requests.expect(id, name, waiter)
-    this.#readyOnce()
-      .then(() => {
+    this.#lives
+      .readyOnce()
+      .then((session) => {
         if (waiter.settled) return
-        const client = this.#live()
-        client.startReceiving()
-        client.request(name, sender, json, id)
+        const connection = session.connection
+        connection.startReceiving()
+        connection.request(name, sender, json, id)
       })
       .catch((error: Error) => waiter.reject(error))
     return waiter.promise as Promise<R>
-  }
-
-  /** A pending waitFor or request: bounded by its timeout and abort signal, rejected by stop(). */
-  #wait<V>(options: { timeout?: number | undefined; abortSignal?: AbortSignal | undefined }, timeoutMessage: string, cleanup: () => void): Waiter<V> {
-    // An already-aborted signal settles it inside the constructor, before the assignment.
-    let waiter: Waiter<V> | undefined
-    waiter = new Waiter<V>({
-      timeout: options.timeout,
-      abortSignal: options.abortSignal,
-      timeoutMessage,
-      cleanup: () => {
-        cleanup()
-        if (waiter !== undefined) this.#waiters.delete(waiter)
-      }
-    })
-    if (!waiter.settled) this.#waiters.add(waiter)
-    return waiter
   }
 
   #onMessage(message: EventMessage | ReplyMessage): void {
@@ -651,24 +406,8 @@ export class Node extends EventEmitter<NodeEventMap> {
     else this.#dispatcher.dispatch(message)
   }
 
-  /** Signals whose listener failures were already turned into a process warning. */
-  readonly #warned = new Set<string>()
-
   #report(error: Error): void {
-    if (this.listenerCount('error') > 0) {
-      this.emit('error', error)
-      return
-    }
-    // Without an 'error' listener: a warning, once per failing signal; the rest go to debug.
-    const signal = error instanceof ListenerError ? error.signal : undefined
-    if (signal !== undefined && this.#warned.has(signal)) {
-      debug('%s (warned before)', error.message)
-      return
-    }
-    if (signal !== undefined) this.#warned.add(signal)
-    const code = (error as ListenerError).code
-    const more = signal === undefined ? '' : ' (further failures on this signal: DEBUG=pyvent:node, or listen for "error")'
-    process.emitWarning(error.message + more, { type: error.name, ...(code === undefined ? {} : { code }) })
+    this.#reporter.report(error)
   }
 
   /**
@@ -681,29 +420,18 @@ export class Node extends EventEmitter<NodeEventMap> {
     checkName(group, 'group')
     const count = options.count ?? 100
     if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
-    if (!this.#engine.durable) throw new UnsupportedError(this.#engine.name, `The ${this.#engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
-    await this.#start()
-    const client = this.#live()
-    if (client.deadLetters === undefined) return []
-    return client.deadLetters(name, group, count)
+    const engine = this.#engine
+    if (!engine.durable) throw new UnsupportedError(engine.name, `The ${engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
+    const connection = (await this.#lives.open()).connection
+    return connection.deadLetters === undefined ? [] : connection.deadLetters(name, group, count)
   }
 
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
   async stats(): Promise<NodeStats> {
     const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid + this.#requests.invalid }
-    const relay = (await this.#relay?.stats()) ?? this.#lastRelay
+    const relay = ((await this.#relay?.stats()) ?? this.#lives.lastRelay) as RelayStats | undefined
     if (relay !== undefined) stats.relay = relay
     return stats
-  }
-
-  /** Called when the process has nothing else to do: a node nobody listens on flushes and stops. @internal */
-  idle(): void {
-    if (this.#state !== 'started' || this.#dispatcher.size > 0 || this.#requests.size > 0) return
-    // The process is about to end: hand the relay over to the nodes still using it
-    // (it exits by itself once none is) instead of making them take it over.
-    this.#stopping ??= this.#shutdown(true).finally(() => {
-      this.#stopping = undefined
-    })
   }
 
   /**
@@ -715,81 +443,6 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Idempotent; a later call to any other method starts the node again.
    */
   stop(): Promise<boolean> {
-    if (this.#state === 'idle') return Promise.resolve(true)
-    this.#stopping ??= this.#shutdown().finally(() => {
-      this.#stopping = undefined
-    })
-    return this.#stopping
+    return this.#lives.stop()
   }
-
-  async #shutdown(handOver = false): Promise<boolean> {
-    // Only wait when a start is in flight: the state must change in this same
-    // tick, or a call made right after stop() would see a node about to vanish.
-    if (this.#starting !== undefined) await this.#starting.catch(() => undefined)
-    if (this.#state !== 'started') return true
-    this.#state = 'stopping'
-    started.delete(this)
-    // What is registered now ends with this stop (after the flush, so events that
-    // come back through the relay meanwhile still reach it); what is added while
-    // the flush runs belongs to the next start.
-    const mark = this.#dispatcher.mark()
-    // Responders end with this stop at once (a stopping node answers nothing more);
-    // those registered after this point belong to the next start.
-    this.#requests.clear()
-    const waiters = [...this.#waiters]
-    const client = this.#client as Connection
-    // Until the first readiness nothing of the user's was queued (send waits for it),
-    // so only a node that was ready has anything to flush; one that was not has
-    // lost only the sends still waiting for that readiness.
-    const pending = this.#ready ? client.unflushed : this.#waitingSends > 0
-    const flushed = !pending || (this.#ready && (await client.probe(this.#options.linger)))
-    for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
-    this.#dispatcher.removeBefore(mark)
-    // Linger only when the relay answered: otherwise what is queued would hold the process for nothing.
-    const linger = this.#ready && flushed
-    this.#client = undefined
-    this.#ready = false
-    await client.close(linger)
-    await this.#hosting
-    const relay = this.#relay
-    if (relay?.running === true) {
-      this.#lastRelay = (await relay.stats()) ?? this.#lastRelay
-      if (handOver) relay.release()
-      else await relay.stop()
-      this.emit('relay', false)
-    }
-    this.#state = 'idle'
-    debug('stopped (%s)', flushed ? 'flushed' : 'not flushed')
-    return flushed
-  }
-
-}
-
-/** Durable defaults; see `DurableOptions`. */
-const DURABLE_DEFAULTS: DurableSettings = { from: 'now', claimAfter: 30_000, maxDeliveries: 5 }
-
-/** A group's durable settings, or `undefined` for a plain group; a clear error when the engine or a value will not do. */
-function resolveDurable(option: ListenOptions['durable'], engine: Engine): DurableSettings | undefined {
-  if (option === undefined || option === false) return undefined
-  if (!engine.durable) {
-    throw new UnsupportedError(
-      engine.name,
-      `A durable work group needs storage, which the ${engine.name} engine does not have: use a Redis or NATS URL (option "url" or PYVENT_URL), or drop "durable".`
-    )
-  }
-  if (option === true) return { ...DURABLE_DEFAULTS }
-  if (typeof option !== 'object' || option === null) throw new TypeError('The durable option must be true, false or an object.')
-  const settings = { ...DURABLE_DEFAULTS }
-  for (const [key, value] of Object.entries(option)) {
-    if (value === undefined) continue
-    if (key === 'from') {
-      if (value !== 'now' && value !== 'start') throw new TypeError(`durable.from must be "now" or "start", got ${String(value)}.`)
-      settings.from = value
-    } else if (key === 'claimAfter' || key === 'maxDeliveries') {
-      const min = key === 'claimAfter' ? 10 : 1
-      if (!Number.isSafeInteger(value) || (value as number) < min) throw new TypeError(`durable.${key} must be an integer of at least ${min}, got ${String(value)}.`)
-      settings[key] = value as number
-    } else throw new TypeError(`Unknown durable option "${key}". Known: from, claimAfter, maxDeliveries.`)
-  }
-  return settings
 }

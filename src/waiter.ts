@@ -73,3 +73,30 @@ export class Waiter<T> {
     return true
   }
 }
+
+/** A node's pending waits (`waitFor`, `request`): each removes itself when it settles; stop() rejects the rest. */
+export class Waits {
+  readonly #pending = new Set<{ reject(error: Error): void }>()
+
+  /** A new pending wait; `cleanup` runs once however it settles. */
+  create<V>(options: Omit<WaiterOptions, 'cleanup' | 'timeoutMessage'>, timeoutMessage: string, cleanup: () => void): Waiter<V> {
+    // An already-aborted signal settles it inside the constructor, before the assignment.
+    let waiter: Waiter<V> | undefined
+    waiter = new Waiter<V>({
+      timeout: options.timeout,
+      abortSignal: options.abortSignal,
+      timeoutMessage,
+      cleanup: () => {
+        cleanup()
+        if (waiter !== undefined) this.#pending.delete(waiter)
+      }
+    })
+    if (!waiter.settled) this.#pending.add(waiter)
+    return waiter
+  }
+
+  /** The waits pending now (to reject later, once a stop's flush is over). */
+  snapshot(): { reject(error: Error): void }[] {
+    return [...this.#pending]
+  }
+}
