@@ -1,7 +1,7 @@
 /**
- * Checks what `connect`, `waitFor` and `disconnect` are given, and works out
- * where a listener is filed: under its signal, under Any, or, for a work-group
- * member, under its member topic with the group's settings.
+ * Checks what `connect`, `waitFor`, `disconnect` and `deadLetters` are given,
+ * and works out where a listener is filed: under its signal, under Any, or, for
+ * a work-group member, under its member topic with the group's settings.
  *
  * @module
  */
@@ -74,4 +74,16 @@ export function resolveDurable(option: ListenOptions['durable'], engine: Engine)
     } else throw new TypeError(`Unknown durable option "${key}". Known: from, claimAfter, maxDeliveries.`)
   }
   return settings
+}
+
+/** The signal name and count of a `deadLetters()` call; an `UnsupportedError` on an engine that stores nothing. */
+export function deadLetterQuery(signal: SignalRef, group: string, options: { count?: number }, engine: Engine): [string, number] {
+  const name = checkName(signalName(signal), 'signal')
+  checkName(group, 'group')
+  const count = options.count ?? 100
+  if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
+  if (!engine.durable) {
+    throw new UnsupportedError(engine.name, `The ${engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
+  }
+  return [name, count]
 }

@@ -8,22 +8,21 @@
  */
 import { EventEmitter } from 'node:events'
 import { v4 as uuidv4 } from 'uuid'
-import { checkName, encodePayload, EventMessage, ReplyMessage } from './codec'
+import { checkName, encodePayload } from './codec'
 import { emitsDecorator, MethodDecorator, methodDecorator } from './decorators'
-import { Dispatcher, Listener, ListenOptions, PyventEvent } from './dispatcher'
+import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { DeadLetter, emptyClientStats, Engine, RelayHosting, WireState } from './engine'
 import { engineFor, warnIgnored } from './engines'
-import { StoppedError, UnsupportedError } from './errors'
 import { Lifecycle } from './lifecycle'
-import { listenTopic } from './listen-options'
-import { Memberships } from './memberships'
+import { deadLetterQuery, listenTopic } from './listen-options'
 import type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { Reporter } from './report'
-import { RequestBook, Responder } from './requests'
+import { Registrations } from './registrations'
+import type { Responder } from './requests'
 import { GapTracker } from './sequence'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
-import { checkTimeout, Waiter, Waits } from './waiter'
+import { checkTimeout } from './waiter'
 import type { RelayStats } from './zmq/relay'
 
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
@@ -50,13 +49,8 @@ export class Node extends EventEmitter<NodeEventMap> {
   readonly #engine: Engine
   /** The relay this node may host (the relay engine only). */
   readonly #relay: RelayHosting<RelayStats> | undefined
-  readonly #dispatcher: Dispatcher
-  /** Pending requests and this node's responders. */
-  readonly #requests: RequestBook
-  /** This node's work-group memberships. */
-  readonly #groups: Memberships
-  /** Every pending waitFor and request: stop() rejects them. */
-  readonly #waits = new Waits()
+  /** Listeners, waits, responders, requests and memberships: they outlive sessions. */
+  readonly #registry: Registrations
   /** Sequence numbers, counters and gap tracking: kept across sessions, so event ids never repeat and stats() adds up. */
   readonly #wire: WireState = { seqs: new Map(), stats: emptyClientStats(), gaps: new GapTracker() }
   readonly #reporter = new Reporter(this)
@@ -69,34 +63,14 @@ export class Node extends EventEmitter<NodeEventMap> {
     this.#engine = engineFor(this.#options)
     warnIgnored(this.#engine, options)
     this.#relay = this.#engine.relay() as RelayHosting<RelayStats> | undefined
-    this.#groups = new Memberships(this.#engine)
     this.#defaultSender = this.#options.id === 'pyvent' ? 'pyvent' : `pyvent.${this.#options.id}`
-    const connection = () => this.#lives.session?.openConnection
-    this.#dispatcher = new Dispatcher({
-      // A group member's topic is joined and left through the group calls.
-      subscribe: (topic) => {
-        if (!this.#groups.has(topic)) connection()?.listen(topic)
-      },
-      unsubscribe: (topic) => {
-        const membership = this.#groups.leave(topic)
-        if (membership === undefined) connection()?.unlisten(topic)
-        else connection()?.leaveGroup(membership)
-      },
-      error: (error) => this.#report(error),
-      finished: (topic, receipt, error) => {
-        const membership = this.#groups.finished(topic)
-        if (membership !== undefined) connection()?.finished(membership, receipt, error)
-      }
-    })
-    this.#requests = new RequestBook(
+    const registry = (this.#registry = new Registrations(
       this.nodeId,
-      {
-        serve: (signal) => connection()?.serve(signal),
-        unserve: (signal) => connection()?.unserve(signal),
-        reply: (node, request, ok, json) => connection()?.reply(node, request, ok, json)
-      },
-      this.#options.maxMessageSize
-    )
+      this.#engine,
+      this.#options.maxMessageSize,
+      () => this.#lives.session?.openConnection,
+      (error) => this.#report(error)
+    ))
     this.#lives = new Lifecycle({
       session: {
         options: this.#options,
@@ -104,29 +78,14 @@ export class Node extends EventEmitter<NodeEventMap> {
         engine: this.#engine,
         relay: this.#relay,
         wire: this.#wire,
-        message: (message) => this.#onMessage(message),
+        message: (message) => registry.deliver(message),
         error: (error) => this.#report(error),
-        demand: () => this.#dispatcher.size + this.#requests.size,
-        restore: (connection) => {
-          for (const signal of this.#requests.signals()) connection.serve(signal)
-          for (const membership of this.#groups.values()) connection.joinGroup(membership)
-          for (const topic of this.#dispatcher.topics()) if (!this.#groups.has(topic)) connection.listen(topic)
-        },
+        demand: () => registry.demand(),
+        restore: (connection) => registry.restore(connection),
         relayChanged: (hosting) => this.emit('relay', hosting)
       },
-      busy: () => this.#dispatcher.size > 0 || this.#requests.size > 0,
-      stopping: () => {
-        // What is registered now ends with this stop (after the flush, so events that
-        // come back through the engine meanwhile still reach it); what is added while
-        // the flush runs belongs to the next start. Responders end at once.
-        const mark = this.#dispatcher.mark()
-        this.#requests.clear()
-        const waiters = this.#waits.snapshot()
-        return () => {
-          for (const waiter of waiters) waiter.reject(new StoppedError('The node stopped.'))
-          this.#dispatcher.removeBefore(mark)
-        }
-      },
+      busy: () => registry.demand() > 0,
+      stopping: () => registry.stopping(),
       report: (error) => this.#report(error)
     })
     this.#relay?.on('lost', () => {
@@ -196,10 +155,10 @@ export class Node extends EventEmitter<NodeEventMap> {
     const topic = listenTopic(signal, maybeOptions, this.nodeId, this.#engine)
     const grouped = maybeOptions?.group !== undefined
     if (grouped) {
-      const membership = this.#groups.join(topic as string, signalName(signal) as string, maybeOptions)
+      const membership = this.#registry.groups.join(topic as string, signalName(signal) as string, maybeOptions)
       this.#lives.session?.openConnection?.joinGroup(membership)
     }
-    this.#dispatcher.add(topic, signal, callbackOrOptions, maybeOptions?.sender ?? (grouped ? Any : DEFAULT_FILTER))
+    this.#registry.dispatcher.add(topic, signal, callbackOrOptions, maybeOptions?.sender ?? (grouped ? Any : DEFAULT_FILTER))
     this.#lives.activate()
     return callbackOrOptions
   }
@@ -262,14 +221,14 @@ export class Node extends EventEmitter<NodeEventMap> {
     checkName(name, 'signal')
     if (handler === undefined) return methodDecorator((method) => this.respond(signal as SignalRef<never>, method as Responder<never>))
     if (typeof handler !== 'function') throw new TypeError('The responder must be a function.')
-    this.#requests.respond(name, signal, handler)
+    this.#registry.requests.respond(name, signal, handler)
     this.#lives.activate()
     return handler
   }
 
   /** Removes `handler` as a responder of `signal` (every responder of it when omitted); returns how many went. */
   unrespond(signal: SignalRef, handler?: Responder<never>): number {
-    return this.#requests.unrespond(checkName(signalName(signal), 'signal'), handler)
+    return this.#registry.requests.unrespond(checkName(signalName(signal), 'signal'), handler)
   }
 
   /**
@@ -278,7 +237,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * `options`. Returns how many registrations were removed.
    */
   disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
-    return this.#dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine), callback)
+    return this.#registry.dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine), callback)
   }
 
   /**
@@ -343,25 +302,11 @@ export class Node extends EventEmitter<NodeEventMap> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const label = topic === Any ? 'any signal' : `"${topic}"`
-    let waiter: Waiter<PyventEvent<T>> | undefined
-    const listener: Listener<never> = (_payload, event) => waiter?.resolve(event as PyventEvent<T>)
-    waiter = this.#waits.create<PyventEvent<T>>(options, `No event on ${label} within ${String(options.timeout)} ms.`, () =>
-      this.#dispatcher.remove(topic, listener)
-    )
-    if (waiter.settled) return waiter.promise
-    this.#dispatcher.add(topic, signal, listener, options.sender ?? DEFAULT_FILTER, true)
     const send = options.send
-    const live = waiter
     // With `send`, a fresh round trip: the wait must be live at the engine before the event goes out.
-    ;(send === undefined ? this.#lives.readyOnce() : this.#lives.ready())
-      .then((session) => {
-        if (live.settled) return
-        session.connection.startReceiving()
-        if (send !== undefined) return this.send(send.signal, send.payload as never, { sender: send.sender })
-      })
-      .catch((error: Error) => live.reject(error))
-    return waiter.promise
+    const ready = send === undefined ? () => this.#lives.readyOnce() : () => this.#lives.ready()
+    const then = send && (() => this.send(send.signal, send.payload as never, { sender: send.sender }))
+    return this.#registry.waitFor<T>(topic, signal, options.sender ?? DEFAULT_FILTER, options, ready, then)
   }
 
   /**
@@ -382,28 +327,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const id = this.#requests.nextId()
-    const waiter = this.#waits.create<unknown>({ ...options, timeout }, `No responder answered "${name}" within ${timeout} ms.`, () =>
-      this.#requests.forget(id)
-    )
-    if (waiter.settled) return waiter.promise as Promise<R>
-    this.#requests.expect(id, name, waiter)
-    this.#lives
-      .readyOnce()
-      .then((session) => {
-        if (waiter.settled) return
-        const connection = session.connection
-        connection.startReceiving()
-        connection.request(name, sender, json, id)
-      })
-      .catch((error: Error) => waiter.reject(error))
-    return waiter.promise as Promise<R>
-  }
-
-  #onMessage(message: EventMessage | ReplyMessage): void {
-    if (message.kind === 'r') this.#requests.onReply(message)
-    else if (message.kind === 'q') this.#requests.onRequest(message)
-    else this.#dispatcher.dispatch(message)
+    return this.#registry.request(name, sender, json, { ...options, timeout }, () => this.#lives.readyOnce()) as Promise<R>
   }
 
   #report(error: Error): void {
@@ -416,19 +340,14 @@ export class Node extends EventEmitter<NodeEventMap> {
    * Rejects with {@link UnsupportedError} on the relay, which stores nothing.
    */
   async deadLetters(signal: SignalRef, group: string, options: { count?: number } = {}): Promise<DeadLetter[]> {
-    const name = checkName(signalName(signal), 'signal')
-    checkName(group, 'group')
-    const count = options.count ?? 100
-    if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
-    const engine = this.#engine
-    if (!engine.durable) throw new UnsupportedError(engine.name, `The ${engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
+    const [name, count] = deadLetterQuery(signal, group, options, this.#engine)
     const connection = (await this.#lives.open()).connection
     return connection.deadLetters === undefined ? [] : connection.deadLetters(name, group, count)
   }
 
   /** Counters: events sent, received, malformed, gaps, duplicates, invalid, and the relay's if hosted. */
   async stats(): Promise<NodeStats> {
-    const stats: NodeStats = { ...this.#wire.stats, invalid: this.#dispatcher.invalid + this.#requests.invalid }
+    const stats: NodeStats = { ...this.#wire.stats, invalid: this.#registry.invalid }
     const relay = ((await this.#relay?.stats()) ?? this.#lives.lastRelay) as RelayStats | undefined
     if (relay !== undefined) stats.relay = relay
     return stats
