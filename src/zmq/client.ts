@@ -9,22 +9,8 @@
 import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import { Push, Subscriber, XSubscriber } from 'zeromq'
-import {
-  decode,
-  encodeControl,
-  encodeEvents,
-  encodeGroupState,
-  encodeReply,
-  EventMessage,
-  GROUP_STATE_TOPIC,
-  Frames,
-  GroupState,
-  HEARTBEAT_TOPIC,
-  replyTopic,
-  requestTopic,
-  responderTopic,
-  topicFrame
-} from '../codec'
+import { decode, encodeControl, encodeEvents, encodeGroupState, encodeReply, EventMessage, Frames, GroupState } from '../codec'
+import { GROUP_STATE_TOPIC, HEARTBEAT_TOPIC, replyTopic, requestTopic, responderTopic, topicFrame } from '../topics'
 import type { ResolvedOptions } from '../options'
 import type { ClientStats, Connection, EngineHandlers, Membership, WireState } from '../engine'
 import { baseSocketOptions, endpoint, frameLimit, isEAGAIN } from './sockets'

@@ -7,7 +7,8 @@
  */
 import createDebug from 'debug'
 import { Context, Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_UPSTREAM_BYTES, PROTOCOL_VERSION, requestOrigin } from '../codec'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, MAX_UPSTREAM_BYTES, PROTOCOL_VERSION } from '../codec'
+import { HEARTBEAT_TOPIC, requestOrigin } from '../topics'
 import { responderTable, WorkGroups } from './groups'
 import type { ResolvedOptions } from '../options'
 import { ZapHandler } from './zap'
