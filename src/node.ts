@@ -22,7 +22,7 @@ import { AbortError, ListenerError, NoRespondersError, RelayUnreachableError, Re
 import { RequestBook, Responder } from './requests'
 import { NodeOptions, ResolvedOptions, resolveOptions } from './options'
 import { checkTimeout, Waiter } from './waiter'
-import type { RelayStats } from './zmq/relay'
+import type { RelayStats } from './zmq/relay-types'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 
 import type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
