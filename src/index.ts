@@ -16,7 +16,7 @@ export type { AnySignal, Payload, PayloadValidator, Signal, SignalRef } from './
 export { DEFAULTS } from './options'
 export type { DeliveryMode, NatsAuthOptions, NodeOptions } from './options'
 export type { CurveOptions } from './security'
-export type { RelayStats } from './zmq/relay'
+export type { RelayStats } from './zmq/relay-types'
 export type { ClientStats, DeadLetter } from './engine'
 export {
   AbortError,

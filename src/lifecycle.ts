@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { checkBodySize } from './codec'
+import { checkBodySize } from './payload'
 import type { RelayCounters } from './engine'
 import { StoppedError } from './errors'
 import { track, Tracked, untrack } from './lifetime'

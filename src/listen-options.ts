@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { checkName, groupTopic, MAX_TOPIC_BYTES } from './codec'
+import { checkName } from './payload'
+import { groupTopic, MAX_TOPIC_BYTES } from './topics'
 import type { ListenOptions } from './dispatcher'
 import type { DurableSettings, Engine } from './engine'
 import { UnsupportedError } from './errors'

@@ -7,7 +7,7 @@
 import type { ListenOptions } from './dispatcher'
 import type { ClientStats } from './engine'
 import type { SignalRef } from './signal'
-import type { RelayStats } from './zmq/relay'
+import type { RelayStats } from './zmq/relay-types'
 
 /** Options of `send`. */
 export interface SendOptions {

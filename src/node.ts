@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { v4 as uuidv4 } from 'uuid'
-import { checkName, encodePayload } from './codec'
+import { checkName, encodePayload } from './payload'
 import { emitsDecorator, MethodDecorator, methodDecorator } from './decorators'
 import type { Listener, ListenOptions, PyventEvent } from './dispatcher'
 import { DeadLetter, emptyClientStats, Engine, RelayHosting, WireState } from './engine'
@@ -23,7 +23,7 @@ import type { Responder } from './requests'
 import { GapTracker } from './sequence'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 import { checkTimeout } from './waiter'
-import type { RelayStats } from './zmq/relay'
+import type { RelayStats } from './zmq/relay-types'
 
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
 export const DEFAULT_FILTER = 'pyvent'

@@ -8,7 +8,8 @@
  * @module
  */
 import createDebug from 'debug'
-import { encodePayload, EventMessage, ReplyMessage } from './codec'
+import type { EventMessage, ReplyMessage } from './codec'
+import { encodePayload } from './payload'
 import { PyventEvent } from './dispatcher'
 import { InvalidPayloadError, MessageTooLargeError, NoRespondersError, RemoteError } from './errors'
 import { isThenable } from './dispatcher'

@@ -8,6 +8,7 @@ import { PassThrough, Readable } from 'node:stream'
 import t, { Test } from 'tap'
 // The built files: a node hosts its relay in a worker thread that runs dist/relay-worker.js.
 import { CliIO, start } from '../dist/cli'
+import { maskPassword } from '../dist/cli-args'
 import { Node } from '../dist/node'
 import { Child, deadline, portBlock, spawnNode, spawnProcess } from './helpers'
 
@@ -123,6 +124,7 @@ t.test('--help on every command, help <command> and --version print to stdout an
   t.equal(await general.code, 0)
   t.match(general.out.text(), /^Usage: pyvent <command> \[options\]\n/)
   for (const command of COMMANDS) t.match(general.out.text(), new RegExp(`\\n  ${command} `), `lists ${command}`)
+  t.match(general.out.text(), /\n  --url <url> +Redis or NATS/, 'documents --url')
   t.equal(general.err.text(), '')
 
   for (const argv of [...COMMANDS.map((command) => [command, '--help']), ...COMMANDS.map((command) => ['help', command])]) {
@@ -130,6 +132,7 @@ t.test('--help on every command, help <command> and --version print to stdout an
     t.equal(await code, 0, argv.join(' '))
     t.match(out.text(), new RegExp(`^Usage: pyvent ${argv[0] === 'help' ? argv[1] : argv[0]} `), argv.join(' '))
     t.match(out.text(), /--port <port> +the relay's port/, `${argv.join(' ')} documents --port`)
+    t.match(out.text(), /--url <url> +Redis or NATS at this URL instead of the relay \(default: \$PYVENT_URL\)/, `${argv.join(' ')} documents --url`)
     t.equal(err.text(), '')
   }
   // Help wins over missing arguments, and -h is --help.
@@ -145,6 +148,9 @@ t.test('--help on every command, help <command> and --version print to stdout an
   const manifest = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
   t.equal(version.out.text(), `${manifest.version}\n`)
 })
+
+/** What resolveOptions says of a URL of no known engine. */
+const URL_REFUSED = /^pyvent: Option "url" \(or PYVENT_URL\) must start with redis:\/\/, rediss:\/\/, nats:\/\/ or tls:\/\/, got "foo:\/\/x"\. Leave it out to use the ZeroMQ relay\.$/
 
 t.test('bad arguments and bad payloads: one line on stderr, a usage hint, exit code 2', async (t) => {
   const port = String(ports.next())
@@ -174,6 +180,11 @@ t.test('bad arguments and bad payloads: one line on stderr, a usage hint, exit c
       message: /PYVENT_PORT must be a port number from 1 to 65534, got "fifty"/,
       usage: /^Usage: pyvent send/
     },
+    // The TypeError of resolveOptions, for --url and for PYVENT_URL in the command's own environment.
+    { argv: ['send', 'x', '--url', 'foo://x'], message: URL_REFUSED, usage: /^Usage: pyvent send/ },
+    { argv: ['listen', 'x'], io: { env: { PYVENT_URL: 'foo://x' } }, message: URL_REFUSED, usage: /^Usage: pyvent listen/ },
+    { argv: ['serve', '--url', 'redis://localhost:6379'], message: /serve hosts the ZeroMQ relay, which a URL/, usage: /^Usage: pyvent serve/ },
+    { argv: ['wait', 'x', '--url', 'nats://localhost:4222', '--port', port], message: /--port and --host place the ZeroMQ relay/, usage: /^Usage: pyvent wait/ },
     {
       argv: ['send', 'x', '-', '--port', port],
       io: { stdin: Readable.from(['{"food":', ' oops}']) },
@@ -195,6 +206,13 @@ t.test('bad arguments and bad payloads: one line on stderr, a usage hint, exit c
     t.match(third, /^Run "pyvent (\w+ )?--help" for more\.$/, `${name}: help hint`)
     t.same(rest, [''], `${name}: three lines`)
   }
+})
+
+t.test('status lines show a URL with its password masked', async (t) => {
+  t.equal(maskPassword('redis://user:secret@cache:6379/2'), 'redis://user:***@cache:6379/2')
+  t.equal(maskPassword('rediss://:secret@cache:6380'), 'rediss://:***@cache:6380')
+  t.equal(maskPassword('nats://token@a:4222,nats://u:p@b:4222'), 'nats://***@a:4222,nats://u:***@b:4222')
+  t.equal(maskPassword('nats://a:4222,nats://b:4222'), 'nats://a:4222,nats://b:4222')
 })
 
 t.test('send and listen: a round trip through start()', async (t) => {

@@ -1,17 +1,8 @@
 // The codec is pure: bytes in, message out, or a ProtocolError that names the fault.
 import t from 'tap'
-import {
-  checkName,
-  decode,
-  encodeControl,
-  encodeEvents,
-  encodePayload,
-  encodeReply,
-  groupTopic,
-  MAX_ENVELOPE_BYTES,
-  parseGroupTopic,
-  topicFrame
-} from '../dist/codec.js'
+import { decode, encodeControl, encodeEvents, encodeReply, MAX_ENVELOPE_BYTES } from '../dist/codec.js'
+import { checkName, encodePayload } from '../dist/payload.js'
+import { groupTopic, parseGroupTopic, topicFrame } from '../dist/topics.js'
 import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from '../dist/index.js'
 
 /** What a socket delivers for frames the codec wrote: strings arrive as UTF-8 Buffers. */

@@ -9,7 +9,8 @@ import createDebug from 'debug'
 import t, { Test } from 'tap'
 import { Push, XSubscriber } from 'zeromq'
 import { Any, Node, PyventEvent, senderMatches } from '../dist/index.js'
-import { decode, decodeGroupState, MAX_TOPIC_BYTES, requestOrigin } from '../dist/codec.js'
+import { decode, decodeGroupState } from '../dist/codec.js'
+import { MAX_TOPIC_BYTES, requestOrigin } from '../dist/topics.js'
 import { deadline, portBlock } from './helpers'
 
 const ports = portBlock(__filename)

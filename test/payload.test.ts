@@ -2,7 +2,7 @@
 // numbers, booleans and null go out as JSON; an object with toJSON goes out as
 // what toJSON returns; everything else JSON would change is refused, naming where.
 import t from 'tap'
-import { encodePayload } from '../dist/codec.js'
+import { encodePayload } from '../dist/payload.js'
 import { InvalidPayloadError } from '../dist/index.js'
 
 const LIMIT = 1 << 20

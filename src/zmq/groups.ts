@@ -7,7 +7,8 @@
  * @module
  */
 import createDebug from 'debug'
-import { Frames, GroupState, parseGroupTopic, parseResponderTopic, requestTopic, topicFrame } from '../codec'
+import type { Frames, GroupState } from '../codec'
+import { parseGroupTopic, parseResponderTopic, requestTopic, topicFrame } from '../topics'
 
 const debug = createDebug('pyvent:relay')
 

@@ -7,7 +7,7 @@
 import type { Engine } from '../engine'
 import { Client } from './client'
 import { diagnose } from './diagnose'
-import type { RelayStats } from './relay'
+import type { RelayStats } from './relay-types'
 import { RelayHost } from './relay-host'
 
 /** The engine of every node without a URL. */

@@ -10,7 +10,7 @@ import { createServer, Server, Socket } from 'node:net'
 import { join } from 'node:path'
 import createDebug from 'debug'
 import { ResolvedOptions } from '../options'
-import type { RelayConfig, RelayStats } from './relay'
+import type { RelayConfig, RelayStats } from './relay-types'
 import type { ToHost, ToRelay } from './relay-process'
 
 const debug = createDebug('pyvent:relay')

@@ -7,7 +7,8 @@
  * @module
  */
 import createDebug from 'debug'
-import { Relay, RelayConfig, RelayStats } from './relay'
+import { Relay } from './relay'
+import type { RelayConfig, RelayStats } from './relay-types'
 
 const debug = createDebug('pyvent:relay')
 

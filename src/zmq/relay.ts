@@ -6,22 +6,17 @@
  * @module
  */
 import createDebug from 'debug'
-import { Context, Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, HEARTBEAT_TOPIC, MAX_UPSTREAM_BYTES, PROTOCOL_VERSION, requestOrigin } from '../codec'
+import { Context } from 'zeromq'
+import type { Pull, XPublisher } from 'zeromq'
+import { decodeGroupState, encodeControl, encodeNoResponders, Frames, PROTOCOL_VERSION } from '../codec'
+import { HEARTBEAT_TOPIC, replyTopic, requestOrigin, topicKind, TopicKind } from '../topics'
 import { responderTable, WorkGroups } from './groups'
 import type { ResolvedOptions } from '../options'
+import type { RelayConfig, RelayStats } from './relay-types'
 import { ZapHandler } from './zap'
-import { baseSocketOptions, endpoint, frameLimit, isEAGAIN } from './sockets'
+import { endpoint, isEAGAIN, publisherSocket, pullSocket } from './sockets'
 
 const debug = createDebug('pyvent:relay')
-
-const DOLLAR = 0x24
-const LETTER_H = 0x68
-const LETTER_G = 0x67
-const LETTER_S = 0x73
-const LETTER_Q = 0x71
-const LETTER_P = 0x70
-const LETTER_C = 0x63
 
 /** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
 const MAX_RETRY_WAIT = 10
@@ -29,40 +24,6 @@ const MAX_RETRY_WAIT = 10
 const MAX_WAITING = 4096
 /** How often the relay reads members' reports while events wait for room, in milliseconds. */
 const WAITING_POLL = 1
-
-/** Counters of one relay. */
-export interface RelayStats {
-  /** The relay process's id (what `ps` lists as `pyvent-relay`). */
-  pid: number
-  /** Messages (batches) pulled from senders and published (heartbeats and group copies not counted). */
-  forwarded: number
-  /** Messages a socket error kept from being published (other than a full queue). */
-  failed: number
-  /** Times a full listener queue made a lossless relay wait before forwarding. */
-  stalls: number
-  /** Messages refused because they did not have the frame layout of a pyvent message. */
-  malformed: number
-  /** Connections refused because their CURVE key is not allowed (CURVE only). */
-  refused: number
-  /** Requests answered "no responders" by the relay itself. */
-  noResponders: number
-  /** Work-group events waiting for a member with room. */
-  groupWaiting: number
-  /**
-   * Work-group events lost: taken by a member that left or died before finishing
-   * them (at most its `concurrency` each), or waiting in a group whose last member left.
-   */
-  groupLost: number
-  /** Distinct topics subscribed at the relay right now. */
-  topics: number
-}
-
-/** What the relay needs to run. */
-export interface RelayConfig {
-  options: ResolvedOptions
-  /** Milliseconds to wait after binding before forwarding: lets clients of a dead relay resubscribe first. */
-  hold: number
-}
 
 /**
  * One relay's sockets and forwarding loop. `bind()` once, then `run()` until
@@ -104,33 +65,10 @@ export class Relay {
     this.#options = options
     this.#hold = hold
     const context = this.#context
-    const base = baseSocketOptions(options, 'relay')
     // A context of its own: ZeroMQ has one ZAP endpoint per context.
     if (options.curve !== undefined) this.#zap = new ZapHandler(options.curve.allowedKeys ?? [options.curve.publicKey], context)
-    this.#pub = new XPublisher({
-      context,
-      ...base,
-      // Lossless: a full listener queue makes the relay wait, which backs up to the
-      // senders. Drop mode: ZeroMQ drops for that listener only; the listener sees
-      // the gap in the sender's sequence numbers and counts it.
-      noDrop: options.delivery === 'lossless',
-      sendHighWaterMark: options.highWaterMark,
-      // Subscriptions are never dropped on the way in, however many arrive at once.
-      receiveHighWaterMark: 0,
-      // Subscriptions are read without waiting (see #drain): never a receive pending.
-      receiveTimeout: 0,
-      linger: options.linger,
-      // Inbound frames on the publisher are subscriptions (topics, at most a group topic)
-      // and group reports (a group topic JSON-escaped once more, and a few fields).
-      maxMessageSize: MAX_UPSTREAM_BYTES
-    })
-    this.#pull = new Pull({
-      context,
-      ...base,
-      receiveHighWaterMark: options.highWaterMark,
-      maxMessageSize: frameLimit(options),
-      linger: 0
-    })
+    this.#pub = publisherSocket(options, context)
+    this.#pull = pullSocket(options, context)
     // Every heartbeat and probe answer says how large a body this relay takes, so a
     // node with a larger maxMessageSize refuses what the relay would drop.
     this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, { limit: options.maxMessageSize })
@@ -183,12 +121,13 @@ export class Relay {
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
         const topic = frames[0] as Buffer
-        if (topic[0] === DOLLAR && topic[1] === LETTER_Q) {
+        const kind = topicKind(topic)
+        if (kind === TopicKind.request) {
           await this.#request(frames)
           continue
         }
         // A member's group report on the data path: consumed here, never published.
-        if (topic[0] === DOLLAR && topic[1] === LETTER_C && topic.length === 3) {
+        if (kind === TopicKind.groupState && topic.length === 3) {
           const state = decodeGroupState(frames[1] as Buffer)
           if (state === undefined) this.#counters.malformed++
           else for (const deal of this.#groups.report(state)) await this.#publish(deal)
@@ -196,7 +135,7 @@ export class Relay {
           continue
         }
         // A probe comes back with the relay's limit in its header.
-        if (topic[0] === DOLLAR && topic[1] === LETTER_P) frames[1] = Buffer.from(this.#probeHeader)
+        if (kind === TopicKind.probe) frames[1] = Buffer.from(this.#probeHeader)
         if (await this.#publish(frames)) this.#counters.forwarded++
         // Each work group of the signal gets every event once more, each on one member's topic.
         if (this.#groups.size > 0) {
@@ -228,7 +167,8 @@ export class Relay {
     }
     // Heartbeats, group shares and requests handed to responders are the relay's own:
     // a client that sends one is forging it.
-    if (topic[0] === DOLLAR && (topic[1] === LETTER_H || topic[1] === LETTER_G || topic[1] === LETTER_S)) {
+    const kind = topicKind(topic)
+    if (kind === TopicKind.heartbeat || kind === TopicKind.group || kind === TopicKind.responder) {
       this.#counters.malformed++
       debug('dropped a message of %d frames on the relay-only topic %s', frames.length, topic.toString('utf8', 0, topic.length - 1))
       return false
@@ -255,7 +195,7 @@ export class Relay {
       return
     }
     this.#counters.noResponders++
-    await this.#publish(encodeNoResponders(`$r.${origin.node}`, origin.request, origin.signal))
+    await this.#publish(encodeNoResponders(replyTopic(origin.node), origin.request, origin.signal))
   }
 
   // At most one heartbeat waits at a time: a relay stalled by a slow listener must not pile them up.

@@ -1,0 +1,190 @@
+/**
+ * A client's outbox: what a node sends, on its way to the socket. Events
+ * queued in the same tick for the same signal and sender are coalesced into
+ * one message (so per-message costs are paid per batch), numbered from the
+ * node's sequence numbers, and held back (backpressure) when too much text
+ * waits for the socket. The socket itself is the client's: the outbox hands it
+ * frames through `send`.
+ *
+ * @module
+ */
+import createDebug from 'debug'
+import { encodeEvents, Frames } from '../codec'
+import type { ClientStats } from '../engine'
+import { topicFrame } from '../topics'
+
+const debug = createDebug('pyvent:client')
+
+/** Most events coalesced into one message. */
+const MAX_BATCH_EVENTS = 512
+/** Most payload text (UTF-16 units) coalesced into one message, when maxMessageSize allows. */
+const MAX_BATCH_CHARS = 16 * 1024
+/**
+ * Payload text (UTF-16 units) a client holds before the socket takes it; past
+ * this, send() waits. Together with the socket high-water marks (in messages of
+ * at most MAX_BATCH_CHARS) it bounds a sender's memory whatever the burst.
+ */
+const MAX_QUEUED_CHARS = 64 * 1024
+
+const RESOLVED = Promise.resolve()
+
+interface Batch {
+  kind: 'e' | 'q'
+  signal: string
+  sender: string
+  seq: number
+  time: number
+  request: string | undefined
+  payloads: string[]
+  /** Payload text plus one separator per payload, in UTF-16 units. */
+  chars: number
+}
+
+/** What an outbox needs from its client. */
+export interface OutboxConfig {
+  /** The sending node's id, in every event header. */
+  node: string
+  /** Next sequence number per signal; owned by the node so it survives a restart. */
+  seqs: Map<string, number>
+  /** The node's counters (`sent`). */
+  stats: ClientStats
+  /** The largest body the node may send, in bytes (it sizes the batches). */
+  maxPayloadBytes: number
+  /** Hands one message to the socket; resolves once the socket took it. */
+  send(frames: Frames): Promise<void>
+}
+
+/** Batches, numbers and queues what a client sends; see the module comment. */
+export class Outbox {
+  readonly #node: string
+  readonly #seqs: Map<string, number>
+  readonly #stats: ClientStats
+  readonly #send: (frames: Frames) => Promise<void>
+  /** The batch still being filled this tick. */
+  #open: Batch | undefined
+  /** Sealed messages waiting for the socket, oldest first. */
+  readonly #queue: (Batch | Frames)[] = []
+  #flushing = false
+  #sealScheduled = false
+  #waiters: (() => void)[] = []
+  /** Messages queued so far (probes and group reports not counted). */
+  #queued = 0
+  /** Payload text waiting in #open and #queue. */
+  #queuedChars = 0
+  /** Batch cap in UTF-16 units: a UTF-8 byte count is at most three times that, plus commas and brackets. */
+  #batchChars: number
+  #closed = false
+
+  constructor({ node, seqs, stats, maxPayloadBytes, send }: OutboxConfig) {
+    this.#node = node
+    this.#seqs = seqs
+    this.#stats = stats
+    this.#send = send
+    this.#batchChars = batchChars(maxPayloadBytes)
+  }
+
+  /** Messages queued so far (events, requests and replies; not probes or group reports). */
+  get queued(): number {
+    return this.#queued
+  }
+
+  /** Sizes the batches for bodies of at most `bytes` (when the relay says it takes less than the node). */
+  setBodyLimit(bytes: number): void {
+    this.#batchChars = batchChars(bytes)
+  }
+
+  /**
+   * Queues one encoded payload. Resolves at once while the queue is short;
+   * when it is full, resolves once it has drained (backpressure).
+   */
+  enqueue(kind: 'e' | 'q', signal: string, sender: string, json: string, request?: string): Promise<void> {
+    if (this.#closed) return RESOLVED
+    this.#stats.sent++
+    this.#queued++
+    this.#queuedChars += json.length
+    const seq = this.#seqs.get(signal) ?? 0
+    this.#seqs.set(signal, seq + 1)
+    const open = this.#open
+    if (
+      open !== undefined &&
+      kind === 'e' &&
+      open.kind === 'e' &&
+      open.signal === signal &&
+      open.sender === sender &&
+      open.payloads.length < MAX_BATCH_EVENTS &&
+      open.chars + json.length + 1 <= this.#batchChars
+    ) {
+      open.payloads.push(json)
+      open.chars += json.length + 1
+    } else {
+      if (open !== undefined) this.#seal()
+      this.#open = { kind, signal, sender, seq, time: Date.now(), request, payloads: [json], chars: json.length + 1 }
+      if (kind === 'q') this.#seal()
+      else if (!this.#sealScheduled) {
+        this.#sealScheduled = true
+        setImmediate(this.#sealTick)
+      }
+    }
+    if (this.#queuedChars < MAX_QUEUED_CHARS) return RESOLVED
+    return new Promise((resolve) => this.#waiters.push(resolve))
+  }
+
+  /** Queues ready-made frames (replies, probes, group reports) behind everything queued before. */
+  enqueueFrames(frames: Frames, control = false): void {
+    if (this.#closed) return
+    if (!control) this.#queued++
+    if (this.#open !== undefined) this.#seal()
+    this.#queue.push(frames)
+    void this.#flush()
+  }
+
+  /** Drops what is queued and releases every send() waiting for room. */
+  close(): void {
+    this.#closed = true
+    this.#wake()
+  }
+
+  readonly #sealTick = (): void => {
+    this.#sealScheduled = false
+    if (this.#open !== undefined) this.#seal()
+  }
+
+  #seal(): void {
+    const open = this.#open
+    if (open === undefined) return
+    this.#open = undefined
+    this.#queue.push(open)
+    void this.#flush()
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#flushing) return
+    this.#flushing = true
+    const queue = this.#queue
+    try {
+      while (queue.length > 0 && !this.#closed) {
+        const item = queue[0] as Batch | Frames
+        await this.#send(Array.isArray(item) ? item : encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads))
+        if (!Array.isArray(item)) this.#queuedChars -= item.chars - item.payloads.length
+        queue.shift()
+        if (this.#waiters.length > 0 && this.#queuedChars < MAX_QUEUED_CHARS / 2) this.#wake()
+      }
+    } catch (error) {
+      if (!this.#closed) debug('send failed: %s', (error as Error).message)
+    } finally {
+      this.#flushing = false
+    }
+    if (this.#waiters.length > 0 && (this.#queuedChars < MAX_QUEUED_CHARS / 2 || this.#closed)) this.#wake()
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters
+    this.#waiters = []
+    for (const resolve of waiters) resolve()
+  }
+}
+
+/** The batch cap, in UTF-16 units, for bodies of at most `bytes`. */
+function batchChars(bytes: number): number {
+  return Math.min(MAX_BATCH_CHARS, Math.floor(bytes / 4))
+}
