@@ -313,7 +313,7 @@ export class RedisConnection implements Connection {
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)))
     const proof = (async (): Promise<boolean> => {
-      await Promise.all([...this.#pending])
+      await Promise.all([...this.#pending, this.#outbox.drained()])
       while (!this.#closed && Date.now() < deadline) {
         try {
           await this.#outbox.ask(['PING'])

@@ -23,6 +23,16 @@ const MAX_BATCH_CHARS = 32 * 1024
 const MAX_INFLIGHT_CHARS = 256 * 1024
 
 const RESOLVED = Promise.resolve()
+/** First pause before sending again what a transient failure lost; it doubles up to MAX_RETRY_MS. */
+const RETRY_MS = 20
+const MAX_RETRY_MS = 500
+
+/** Whether a failure may pass: a broken or closed connection, or a server busy loading (not a refusal of the command itself). */
+function transient(error: unknown): boolean {
+  const kind = (error as { constructor?: { name?: string } }).constructor?.name
+  if (kind === 'SimpleError' || kind === 'BlobError' || kind === 'ErrorReply') return /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)\b/.test(String((error as Error).message))
+  return kind !== 'DisconnectsClientError'
+}
 
 interface Batch {
   signal: string
@@ -44,6 +54,8 @@ export class Outbox {
   #open: Batch | undefined
   #sealScheduled = false
   #waiters: (() => void)[] = []
+  /** Who waits for what was queued up to a mark to be answered. */
+  #drains: [number, () => void][] = []
   #inflightChars = 0
   /** Commands sent and not yet answered. */
   inflight = 0
@@ -132,23 +144,37 @@ export class Outbox {
     return this.#link.client.sendCommand(args).finally(() => this.#done(0, 0))
   }
 
-  #track(send: () => Promise<unknown>, weight: number, chars: number): Promise<unknown> {
-    if (this.#closed) return RESOLVED
+  /**
+   * Sends, and sends again what the user queued (`weight` > 0) when the failure
+   * was transient: a connection that broke (the command may have run: a plain
+   * listener may then see an event twice, counted in `duplicates`; a durable
+   * group must not lose it) or a server still loading its data after a restart.
+   */
+  async #track(send: () => Promise<unknown>, weight: number, chars: number): Promise<unknown> {
+    if (this.#closed) return undefined
     if (weight > 0 && chars === 0) this.queued += weight
     this.seal()
     this.inflight++
-    return send().then(
-      (reply) => {
-        this.#done(weight, chars)
-        return reply
-      },
-      (error: Error) => {
-        // Lost with a broken connection (reported once, as ConnectionLostError) or refused by the server.
-        debug('command failed: %s', error.message)
-        this.#done(weight, chars)
-        return undefined
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await send()
+        } catch (error) {
+          debug('command failed: %s', (error as Error).message)
+          if (weight === 0 || this.#closed || !transient(error)) return undefined
+          await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS * 2 ** attempt, MAX_RETRY_MS)))
+        }
       }
-    )
+    } finally {
+      this.#done(weight, chars)
+    }
+  }
+
+  /** Resolves once Redis has answered everything queued so far (or the outbox closed). */
+  drained(): Promise<void> {
+    const mark = this.queued
+    if (this.settled >= mark || this.#closed) return RESOLVED
+    return new Promise((resolve) => this.#drains.push([mark, resolve]))
   }
 
   #done(weight: number, chars: number): void {
@@ -156,6 +182,9 @@ export class Outbox {
     this.settled += weight
     this.#inflightChars -= chars
     if (this.#waiters.length > 0 && this.#inflightChars < MAX_INFLIGHT_CHARS / 2) this.#wake()
+    if (this.#drains.length > 0) {
+      this.#drains = this.#drains.filter(([mark, resolve]) => (this.settled >= mark ? (resolve(), false) : true))
+    }
     this.#settledHook()
   }
 
@@ -171,5 +200,7 @@ export class Outbox {
     this.#open = undefined
     this.#closed = true
     this.#wake()
+    for (const [, resolve] of this.#drains) resolve()
+    this.#drains = []
   }
 }
