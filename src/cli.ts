@@ -47,6 +47,7 @@ export interface CliIO {
 }
 
 const OPTIONS = {
+  url: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   sender: { type: 'string' },
@@ -63,6 +64,7 @@ const LABELS: Record<OptionName, string> = {
   sender: '--sender <name>',
   timeout: '--timeout <ms>',
   all: '--all',
+  url: '--url <url>',
   port: '--port <port>',
   host: '--host <host>',
   help: '-h, --help',
@@ -71,6 +73,7 @@ const LABELS: Record<OptionName, string> = {
 
 /** Options every command takes, with their help. */
 const COMMON: Partial<Record<OptionName, string>> = {
+  url: 'run on this Redis (redis://, rediss://) or NATS server instead of the relay (default: $PYVENT_URL)',
   port: `the relay's port, and port + 1 (default: $PYVENT_PORT or ${DEFAULTS.port})`,
   host: `the relay's host (default: $PYVENT_HOST or ${DEFAULTS.host})`,
   help: 'show this help'
@@ -90,6 +93,8 @@ interface Call {
   all: boolean
   port: number
   host: string
+  /** The engine's URL (from --url or PYVENT_URL), or `undefined` for the relay. */
+  url: string | undefined
 }
 
 interface Command {
@@ -122,9 +127,10 @@ class UsageError extends Error {
   }
 }
 
-/** Where the relay is, as `host:port` (`[host]:port` for IPv6). */
+/** Where the relay is, as `host:port` (`[host]:port` for IPv6), or the server's URL with its password masked. */
 function address(node: Node): string {
-  const { host, port } = node.options
+  const { host, port, url } = node.options
+  if (url !== undefined) return url.replace(/\/\/[^@/]*@/, '//***@')
   return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
@@ -140,7 +146,8 @@ function quoteAll(names: string[]): string {
 
 /** Runs `body` with a node on the call's relay address, and stops the node (flushing it) afterwards. */
 async function withNode(call: Call, io: CliIO, body: (node: Node) => Promise<number>): Promise<number> {
-  const node = new Node({ port: call.port, host: call.host })
+  // With a URL, only the URL: the relay's options would only draw a warning.
+  const node = new Node(call.url === undefined ? { port: call.port, host: call.host } : { url: call.url })
   node.on('error', (error) => {
     debug('node error: %O', error)
     io.stderr.write(`pyvent: ${oneLine(error.message)}\n`)
@@ -263,6 +270,10 @@ async function runRequest(call: Call, io: CliIO): Promise<number> {
 }
 
 async function runServe(call: Call, io: CliIO): Promise<number> {
+  if (call.url !== undefined) {
+    io.stderr.write('pyvent: serve hosts the relay; with a URL (--url or PYVENT_URL) the server there carries the events already: nothing to serve.\n')
+    return 2
+  }
   return withNode(call, io, async (node) => {
     node.on('relay', (hosting) => debug('hosting the relay: %s', hosting))
     const { port } = node.options
@@ -488,7 +499,7 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { help: string } | Call 
   }
   let resolved
   try {
-    resolved = resolveOptions({ port: integer('--port', values.port, 1, 65534, name), host: values.host }, env)
+    resolved = resolveOptions({ port: integer('--port', values.port, 1, 65534, name), host: values.host, url: values.url }, env)
   } catch (error) {
     if (error instanceof UsageError) throw error
     throw new UsageError((error as Error).message, name)
@@ -503,7 +514,8 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): { help: string } | Call 
     timeout: integer('--timeout', values.timeout, 0, MAX_TIMEOUT, name),
     all: values.all === true,
     port: resolved.port,
-    host: resolved.host
+    host: resolved.host,
+    url: resolved.url
   }
 }
 
