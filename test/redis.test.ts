@@ -3,7 +3,8 @@
 // other Redis clients (redis-cli) on pyvent's channels.
 import t, { Test } from 'tap'
 import { Any, Node, NodeOptions } from '../dist/index.js'
-import { deadline, fixture, portBlock, spawnNode, spawnProcess } from './helpers'
+import { join } from 'node:path'
+import { deadline, fixture, portBlock, spawnNode, spawnProcess, until } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
 const ports = portBlock(__filename)
@@ -53,6 +54,12 @@ if (requireRedis(t, 'the Redis engine tests')) {
   let server: RedisServer
   t.before(async () => {
     server = await startRedis(t, port)
+  })
+
+  t.test('a password the server refuses: ready() fails, saying to check it', async (t) => {
+    const node = new Node({ url: `redis://user:wrong@127.0.0.1:${port}`, readyTimeout: 500 })
+    t.teardown(() => node.stop())
+    await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No Redis server answered at redis:\/\/user:\*\*\*@127\.0\.0\.1:\d+ within 500 ms\. Redis refused the connection \("WRONGPASS.*check the user name and password/ })
   })
 
   t.test('names Redis could read as patterns or split: exact delivery, and Any hears each event once', async (t) => {
@@ -192,5 +199,23 @@ if (requireRedis(t, 'the Redis engine tests')) {
     const parsed = JSON.parse(line) as Record<string, unknown>
     t.match(parsed, { v: 1, s: 'pyvent.shop', n: node.nodeId, q: 0, p: [{ x: 1 }] })
     t.type(parsed.t, 'number')
+  })
+
+  t.test('the command line runs on Redis with --url or PYVENT_URL', async (t) => {
+    const cli = join(__dirname, '..', 'dist', 'cli.js')
+    const node = nodeOn(t)
+    const got: unknown[] = []
+    node.connect('from-cli', (payload) => void got.push(payload), { sender: Any })
+    await node.ready()
+    const send = spawnNode(t, cli, ['send', 'from-cli', '{"n":1}', '--url', url])
+    t.equal(await send.exit(), 0)
+    t.same(send.stderr, [], 'no warning about relay options')
+    t.same(await filled(got, 1, 'the event from the CLI'), [{ n: 1 }])
+    const wait = spawnNode(t, cli, ['wait', 'to-cli', '--timeout', '20000'], { PYVENT_URL: url })
+    await until(() => wait.stderr.some((line) => line.startsWith('pyvent: waiting on')), 20_000, 'the CLI to wait')
+    t.match(wait.stderr[0], `pyvent: waiting on ${url} for "to-cli"`, 'the status line names the server')
+    await node.send('to-cli', { ok: true })
+    t.match(JSON.parse(await wait.line(/^\{/)), { signal: 'to-cli', sender: 'pyvent', payload: { ok: true } })
+    t.equal(await wait.exit(), 0)
   })
 }

@@ -313,6 +313,8 @@ export class RedisConnection implements Connection {
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)))
     const proof = (async (): Promise<boolean> => {
+      // Both connections ready (a server that refuses the password never gets here), then what was queued.
+      await Promise.all([this.#pub.whenReady(), this.#sub.whenReady()])
       await Promise.all([...this.#pending, this.#outbox.drained()])
       while (!this.#closed && Date.now() < deadline) {
         try {

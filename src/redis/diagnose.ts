@@ -5,6 +5,7 @@
  */
 import { connect } from 'node:net'
 import type { ResolvedOptions } from '../options'
+import { lastRefusal } from './link'
 import { maskUrl } from './load'
 
 /** How long the diagnosis may take. */
@@ -23,6 +24,10 @@ export function address(url: string): { host: string; port: number } {
 /** Tries a plain TCP connection to tell "nothing there" from "something there that did not answer as Redis". */
 export async function diagnose(options: ResolvedOptions): Promise<string> {
   const url = options.url ?? ''
+  const refused = lastRefusal(url)
+  if (refused !== undefined) {
+    return `Redis refused the connection ("${refused.split('.')[0]}"): check the user name and password in ${maskUrl(url)} against the server's requirepass or ACL.`
+  }
   const { host, port } = address(url)
   const reachable = await new Promise<boolean>((resolve) => {
     const socket = connect({ host, port })

@@ -18,6 +18,14 @@ const MAX_RETRY = 500
 /** How long one attempt to connect may take. */
 const CONNECT_TIMEOUT = 5000
 
+/** The last reason each URL's server refused a new connection (a wrong password), for the diagnosis. */
+const refusals = new Map<string, string>()
+
+/** Why the server at `url` last refused a connection of this process, if it did and none succeeded since. */
+export function lastRefusal(url: string): string | undefined {
+  return refusals.get(url)
+}
+
 /** What a link reports to its connection. */
 export interface LinkHooks {
   /** Whether the connection is needed now (to keep reconnecting, and to keep the process alive). */
@@ -37,6 +45,7 @@ export class Link {
   readonly #hooks: LinkHooks
   #client: RedisClient | undefined
   #referenced = true
+  #readyWaiters: (() => void)[] = []
   #closed = false
 
   constructor(make: (options: ClientOptions) => RedisClient, options: Omit<ClientOptions, 'socket'>, hooks: LinkHooks) {
@@ -69,10 +78,19 @@ export class Link {
       if (wasReady && !this.#closed) {
         wasReady = false
         this.#hooks.lost(error)
-      } else debug('%s', error.message)
+        return
+      }
+      debug('%s', error.message)
+      // A reply from the server (not a socket failure): it is there, but refuses this client.
+      if (error.constructor.name.endsWith('Error') && /^[A-Z]+ /.test(error.message) && !/^LOADING /.test(error.message)) {
+        refusals.set(this.#options.url, error.message)
+      }
     })
     client.on('ready', () => {
       wasReady = true
+      refusals.delete(this.#options.url)
+      for (const resolve of this.#readyWaiters) resolve()
+      this.#readyWaiters = []
       if (!this.#closed) this.#hooks.ready()
     })
     if (!this.#referenced) client.unref()
@@ -83,6 +101,12 @@ export class Link {
     })
     this.#hooks.created?.(client)
     return client
+  }
+
+  /** Resolves once the client (made now if there is none) is ready. */
+  whenReady(): Promise<void> {
+    if (this.client.isReady) return Promise.resolve()
+    return new Promise((resolve) => this.#readyWaiters.push(resolve))
   }
 
   /** Whether a client exists and is ready. */
@@ -106,6 +130,8 @@ export class Link {
   /** Closes: waits for commands in flight when `graceful`, drops them otherwise. */
   async close(graceful: boolean): Promise<void> {
     this.#closed = true
+    for (const resolve of this.#readyWaiters) resolve()
+    this.#readyWaiters = []
     const client = this.#client
     this.#client = undefined
     if (client === undefined) return
