@@ -10,27 +10,30 @@ export type { MethodDecorator } from './decorators'
 export type { Responder } from './requests'
 export type { EmitOptions, EmitsDecorator, NodeEventMap, NodeStats, RequestOptions, SendOptions, WaitOptions } from './node-types'
 export { PyventEvent, senderMatches } from './dispatcher'
-export type { Listener, ListenOptions } from './dispatcher'
+export type { DurableOptions, Listener, ListenOptions } from './dispatcher'
 export { Any, defineSignal } from './signal'
 export type { AnySignal, Payload, PayloadValidator, Signal, SignalRef } from './signal'
 export { DEFAULTS } from './options'
 export type { DeliveryMode, NodeOptions } from './options'
 export type { CurveOptions } from './security'
 export type { RelayStats } from './zmq/relay'
-export type { ClientStats } from './engine'
+export type { ClientStats, DeadLetter } from './engine'
 export {
   AbortError,
   AlreadyStartedError,
+  ConnectionLostError,
   InvalidPayloadError,
   ListenerError,
   MessageTooLargeError,
+  MissingDependencyError,
   NoRespondersError,
   ProtocolError,
   PyventError,
   RelayUnreachableError,
   RemoteError,
   StoppedError,
-  TimeoutError
+  TimeoutError,
+  UnsupportedError
 } from './errors'
 export type { PyventErrorCode } from './errors'
 export { PROTOCOL_VERSION } from './codec'
