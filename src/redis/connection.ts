@@ -275,7 +275,7 @@ export class RedisConnection implements Connection {
       subscribe: (channel, listener) => this.subscribe(channel, listener),
       unsubscribe: (channel) => this.unsubscribe(channel),
       track: (promise) => void this.track(promise),
-      deliver: (membership, event, receipt, deliveries) => this.#deliverShare(membership, event, receipt, deliveries),
+      deliver: (membership, event, receipts, deliveries) => this.#deliverShare(membership, event, receipts, deliveries),
       malformed: () => this.malformed(),
       link: () => this.link(),
       consumer: this.#node,
@@ -286,14 +286,14 @@ export class RedisConnection implements Connection {
     }
   }
 
-  #deliverShare(membership: Membership, event: WireEvent, receipt?: string, deliveries?: number): void {
+  #deliverShare(membership: Membership, event: WireEvent, receipts?: string[], deliveries = 1): void {
     if (this.#closed) return
     const { sender, node, seq, time, payloads } = event
     this.#stats.received += payloads.length
     const message: EventMessage = { kind: 'e', topic: membership.topic, signal: membership.signal, group: membership.group, sender, node, seq, time, payloads }
-    if (receipt !== undefined) {
-      message.receipts = [receipt]
-      message.deliveries = [deliveries ?? 1]
+    if (receipts !== undefined) {
+      message.receipts = receipts
+      message.deliveries = receipts.map(() => deliveries)
     }
     this.#handlers.message(message)
   }

@@ -19,7 +19,7 @@ import { PyventEvent } from '../dispatcher'
 import type { MemberContext } from './groups'
 import type { Link } from './link'
 import { CLAIM } from './scripts'
-import { deadKey, decodeEvent, errorsKey, groupId, streamKey } from './wire'
+import { deadKey, decodeEvent, errorsKey, groupId, streamKey, WireEvent } from './wire'
 
 const debug = createDebug('pyvent:redis:durable')
 
@@ -39,6 +39,12 @@ export interface DurableContext extends MemberContext {
 }
 
 type Entry = [id: string, fields: string[]]
+
+/** Consecutive entries of one sender's batch, delivered as one message. */
+interface Run {
+  event: WireEvent
+  ids: string[]
+}
 
 /** The error of a failed handler as the dead-letter store keeps it. */
 function describe(error: unknown): string {
@@ -156,22 +162,44 @@ export class DurableMember {
         continue
       }
       if (!Array.isArray(reply) || this.#left) continue
-      for (const [, entries] of reply as [string, Entry[]][]) for (const [id, fields] of entries) this.#deliver(id, fields, 1)
+      let run: Run | undefined
+      for (const [, entries] of reply as [string, Entry[]][]) {
+        for (const [id, fields] of entries) {
+          const event = this.#take(id, fields, 1)
+          if (event === undefined) continue
+          // Entries that continue one sender's batch travel to the node as one message, as a batch does.
+          const last = run?.event
+          if (run !== undefined && last !== undefined && event.node === last.node && event.sender === last.sender && event.time === last.time && event.seq === last.seq + run.ids.length) {
+            last.payloads.push(event.payloads[0])
+            run.ids.push(id)
+            continue
+          }
+          if (run !== undefined) this.#context.deliver(this.membership, run.event, run.ids)
+          run = { event, ids: [id] }
+        }
+      }
+      if (run !== undefined) this.#context.deliver(this.membership, run.event, run.ids)
     }
   }
 
-  #deliver(id: string, fields: string[] | null, deliveries: number): void {
+  /** Reads entry `id` and counts it in hand, or acknowledges it as malformed. */
+  #take(id: string, fields: string[] | null, deliveries: number): WireEvent | undefined {
     const index = fields?.indexOf('m') ?? -1
     const event = index >= 0 && index % 2 === 0 ? decodeEvent(String(fields?.[index + 1])) : undefined
     if (event === undefined || event.payloads.length !== 1) {
       // Nothing any member could handle: acknowledged, so it is not handed out again.
       this.#context.malformed()
       void this.#context.outbox.command(['XACK', this.#stream, this.membership.group, id])
-      return
+      return undefined
     }
     this.#inHand.add(id)
     if (deliveries > 1) this.#retried.add(id)
-    this.#context.deliver(this.membership, event, id, deliveries)
+    return event
+  }
+
+  #deliver(id: string, fields: string[] | null, deliveries: number): void {
+    const event = this.#take(id, fields, deliveries)
+    if (event !== undefined) this.#context.deliver(this.membership, event, [id], deliveries)
   }
 
   /** Takes over entries left unfinished for claimAfter; dead-letters those out of deliveries. */

@@ -24,8 +24,8 @@ export interface MemberContext {
   unsubscribe(channel: string): void
   /** Makes readiness (`probe`) wait for this too. */
   track(promise: Promise<unknown>): void
-  /** Hands one event to the node as this member's share. */
-  deliver(membership: Membership, event: WireEvent, receipt?: string, deliveries?: number): void
+  /** Hands events to the node as this member's share; a durable group's with their stream entry ids and delivery counts. */
+  deliver(membership: Membership, event: WireEvent, receipts?: string[], deliveries?: number): void
   malformed(): void
 }
 
