@@ -19,13 +19,12 @@ import { Link } from './link'
 import { ClientOptions, loadRedis, maskUrl, RedisClient } from './load'
 import { Outbox } from './outbox'
 import { REQUEST, SEND } from './scripts'
+import { Subscriptions } from './subscriptions'
 import {
   channelSignal,
   decodeEvent,
   decodeReply,
-  EVENT_PATTERN,
   eventBody,
-  eventChannel,
   eventHead,
   replyBody,
   replyChannel,
@@ -41,8 +40,6 @@ const REF_CHECK_MS = 50
 /** Pause between two readiness round trips while the server does not answer. */
 const PROBE_RETRY_MS = 20
 
-type Listener = (message: string, channel: string) => void
-
 /** The Redis engine's {@link Connection}. */
 export class RedisConnection implements Connection {
   readonly #options: ResolvedOptions
@@ -53,17 +50,10 @@ export class RedisConnection implements Connection {
   readonly #url: string
   readonly #make: (options: ClientOptions) => RedisClient
   readonly #pub: Link
-  readonly #sub: Link
+  readonly #subscriptions: Subscriptions
   readonly #outbox: Outbox
   readonly #links = new Set<Link>()
-  /** Channel (and pattern) subscriptions, replayed on a new subscriber client. */
-  readonly #channels = new Map<string, Listener>()
-  readonly #patterns = new Map<string, Listener>()
-  /** Subscriptions and group set-ups that readiness waits for. */
-  readonly #pending = new Set<Promise<unknown>>()
   readonly #members = new Map<string, PlainMember | DurableMember>()
-  /** The last event that came on an exact subscription: its copy through the Any pattern is the same publish. */
-  #lastExact: [string, string] | undefined
   #probing = 0
   #down = false
   readonly #timer: NodeJS.Timeout
@@ -81,12 +71,9 @@ export class RedisConnection implements Connection {
       // Loaded first on each new client, so batches need no EVAL fallback on a fresh connection.
       for (const script of [SEND, REQUEST]) void client.sendCommand(['SCRIPT', 'LOAD', script.source]).catch(() => undefined)
     })
-    this.#sub = this.link('sub', (client) => {
-      for (const [channel, listener] of this.#channels) this.track(client.subscribe(channel, listener))
-      for (const [pattern, listener] of this.#patterns) this.track(client.pSubscribe(pattern, listener))
-    })
+    this.#subscriptions = new Subscriptions((created) => this.link('sub', created), (text, channel) => this.#deliverEvent(text, channel))
     this.#outbox = new Outbox(this.#pub, node, state.seqs, state.stats, options.maxStreamLength, () => this.#updateRef())
-    this.subscribe(replyChannel(node), this.#onReply)
+    void this.#subscriptions.subscribe(replyChannel(node), this.#onReply)
     this.#updateRef()
     this.#timer = setInterval(() => this.#updateRef(), REF_CHECK_MS)
     this.#timer.unref()
@@ -105,62 +92,16 @@ export class RedisConnection implements Connection {
     return link
   }
 
-  // ---- subscriptions -------------------------------------------------------
-
-  /** Subscribes to a channel; resolves once Redis confirmed it. */
-  subscribe(channel: string, listener: Listener): Promise<void> {
-    const client = this.#sub.client
-    this.#channels.set(channel, listener)
-    return this.track(client.subscribe(channel, listener))
-  }
-
-  unsubscribe(channel: string): void {
-    if (!this.#channels.delete(channel)) return
-    if (this.#lastExact?.[0] === channel) this.#lastExact = undefined
-    if (this.#sub.exists && !this.#closed) this.track(this.#sub.client.unsubscribe(channel))
-  }
-
-  /** Makes readiness wait for `promise`; returns it, never rejecting. */
-  track<T>(promise: Promise<T>): Promise<void> {
-    const settled = promise.then(
-      () => undefined,
-      (error: Error) => debug('subscription or set-up failed: %s', error.message)
-    )
-    this.#pending.add(settled)
-    void settled.then(() => this.#pending.delete(settled))
-    return settled
-  }
+  // ---- events ----------------------------------------------------------------
 
   listen(signal: string): void {
-    if (signal !== '') {
-      void this.subscribe(eventChannel(signal), this.#onEvent)
-      return
-    }
-    const client = this.#sub.client
-    this.#patterns.set(EVENT_PATTERN, this.#onPattern)
-    void this.track(client.pSubscribe(EVENT_PATTERN, this.#onPattern))
+    this.#subscriptions.listen(signal)
   }
 
   unlisten(signal: string): void {
-    if (signal !== '') this.unsubscribe(eventChannel(signal))
-    else if (this.#patterns.delete(EVENT_PATTERN) && this.#sub.exists) void this.track(this.#sub.client.pUnsubscribe(EVENT_PATTERN))
+    this.#subscriptions.unlisten(signal)
     this.#gaps.forget(signal === '' ? undefined : signal)
     this.#updateRef()
-  }
-
-  readonly #onEvent = (text: string, channel: string): void => {
-    if (this.#patterns.size > 0) this.#lastExact = [channel, text]
-    this.#deliverEvent(text, channel)
-  }
-
-  readonly #onPattern = (text: string, channel: string): void => {
-    const last = this.#lastExact
-    if (last !== undefined && last[0] === channel && last[1] === text) {
-      // The same publish, already delivered through the signal's own subscription.
-      this.#lastExact = undefined
-      return
-    }
-    this.#deliverEvent(text, channel)
   }
 
   #deliverEvent(text: string, channel: string): void {
@@ -227,11 +168,11 @@ export class RedisConnection implements Connection {
 
   /** Every responder of the signal hears each wake-up and pops once: exactly one gets each request. */
   serve(signal: string): void {
-    void this.subscribe(requestWake(signal), () => void this.#takeRequest(signal))
+    void this.#subscriptions.subscribe(requestWake(signal), () => void this.#takeRequest(signal))
   }
 
   unserve(signal: string): void {
-    this.unsubscribe(requestWake(signal))
+    this.#subscriptions.unsubscribe(requestWake(signal))
     this.#updateRef()
   }
 
@@ -272,9 +213,9 @@ export class RedisConnection implements Connection {
   #memberContext(): MemberContext & ConstructorParameters<typeof DurableMember>[0] {
     return {
       outbox: this.#outbox,
-      subscribe: (channel, listener) => this.subscribe(channel, listener),
-      unsubscribe: (channel) => this.unsubscribe(channel),
-      track: (promise) => void this.track(promise),
+      subscribe: (channel, listener) => this.#subscriptions.subscribe(channel, listener),
+      unsubscribe: (channel) => this.#subscriptions.unsubscribe(channel),
+      track: (promise) => void this.#subscriptions.track(promise),
       deliver: (membership, event, receipts, deliveries) => this.#deliverShare(membership, event, receipts, deliveries),
       malformed: () => this.malformed(),
       link: () => this.link(),
@@ -314,8 +255,8 @@ export class RedisConnection implements Connection {
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)))
     const proof = (async (): Promise<boolean> => {
       // Both connections ready (a server that refuses the password never gets here), then what was queued.
-      await Promise.all([this.#pub.whenReady(), this.#sub.whenReady()])
-      await Promise.all([...this.#pending, this.#outbox.drained()])
+      await Promise.all([this.#pub.whenReady(), this.#subscriptions.link.whenReady()])
+      await Promise.all([this.#subscriptions.settled(), this.#outbox.drained()])
       while (!this.#closed && Date.now() < deadline) {
         try {
           await this.#outbox.ask(['PING'])
@@ -349,7 +290,7 @@ export class RedisConnection implements Connection {
     if (this.#closed) return
     const wanted = this.#wanted()
     this.#pub.reference(wanted)
-    this.#sub.reference(wanted)
+    this.#subscriptions.link.reference(wanted)
   }
 
   #lost(cause: Error): void {
@@ -368,7 +309,7 @@ export class RedisConnection implements Connection {
   }
 
   #ready(link: Link): void {
-    if (link === this.#sub) for (const member of this.#members.values()) if (member instanceof PlainMember) void member.register()
+    if (link === this.#subscriptions.link) for (const member of this.#members.values()) if (member instanceof PlainMember) void member.register()
     if (this.#down && [...this.#links].every((each) => each.isReady || !each.exists)) {
       this.#down = false
       debug('connection restored')
