@@ -287,7 +287,8 @@ const ROWS = [
         vs: `${signed(hosting.median - zeromq.median)} ms vs zeromq, ${signed(hosting.median - pyvent.median)} ms vs a relay already there`
       })
     ]
-  }
+  },
+  ...require('./lib/redis').rows(() => ({ runs, line, rate, micros }))
 ]
 
 function throughputLines(row, where, data, results) {

@@ -31,16 +31,20 @@
 // by the project's TypeScript (standard decorators) as .mts files, then run;
 // sh blocks run with bash and `set -e`, where `npx pyvent` runs dist/cli.js
 // (what npx runs once pyvent is installed). Every section gets a port of this
-// file's block as PYVENT_PORT, and must free it (its relay gone) when it ends.
+// file's block as PYVENT_PORT (and as REDIS_PORT, for a section that starts a
+// redis-server of its own), and must free it (its relay gone) when it ends. A
+// section whose blocks run redis-server is skipped where it is not installed
+// (failed where CI is set).
 // NODE_OPTIONS (tap's loaders), PYVENT_HOST and PYVENT_CURVE_KEYS are removed,
 // so blocks run as they would for a reader.
-import { ChildProcess, execFile, spawn } from 'node:child_process'
+import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { delimiter, dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t, { Test } from 'tap'
 import { canBind, deadline, portBlock, until } from './helpers'
+import { inCI } from './requires'
 
 const ROOT = join(__dirname, '..')
 const README = join(ROOT, 'README.md')
@@ -245,6 +249,7 @@ function environment(port: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PYVENT_PORT: String(port),
+    REDIS_PORT: String(port),
     PYVENT_README_CLI: CLI,
     // The node that runs this test, first: sh blocks call `node`.
     PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`
@@ -440,7 +445,8 @@ async function runSection(t: Test, section: string, list: Block[]): Promise<void
       if (directive.prints !== undefined) checkPrints(t, name, run.stdout, directive.prints)
     }
   } finally {
-    // The end of the section: what the background blocks should print, then their end.
+    // The end of the section: what the background blocks should print (all of them
+    // first: one may need another, a listener its Redis), then their end.
     for (const { block, runs } of background) {
       const expected = block.directive.prints
       if (expected !== undefined) {
@@ -460,6 +466,9 @@ async function runSection(t: Test, section: string, list: Block[]): Promise<void
           t.fail(error.message, { stdout: runs.flatMap((run) => run.stdout), stderr: runs.flatMap((run) => run.stderr) })
         )
       }
+    }
+    for (const { block, runs } of background) {
+      const expected = block.directive.prints
       for (const run of runs) {
         if (!run.ended()) {
           run.stopped = true
@@ -483,11 +492,18 @@ async function runSection(t: Test, section: string, list: Block[]): Promise<void
   )
 }
 
+const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
 const sections = new Map<string, Block[]>()
 for (const block of blocks) sections.set(block.section, [...(sections.get(block.section) ?? []), block])
 for (const [section, list] of sections) {
   if (list.every((block) => block.directive.skip !== undefined)) {
     for (const block of list) t.test(`${section}: ${label(block)}`, { skip: block.directive.skip }, async () => undefined)
+    continue
+  }
+  if (list.some((block) => block.directive.skip === undefined && /\bredis-server\b/.test(block.code)) && !hasRedis) {
+    const reason = 'needs redis-server (Debian package redis-server)'
+    if (inCI()) t.fail(`${section}: ${reason}, and CI is set`)
+    else t.test(section, { skip: reason }, async () => undefined)
     continue
   }
   t.test(section, (t) => runSection(t, section, list))

@@ -1,0 +1,145 @@
+/**
+ * One connection to Redis, made on first use and made again when needed. The
+ * connection keeps the process alive only while {@link LinkHooks.wanted} says
+ * so (a script that only sends must exit by itself), and it stops trying to
+ * reconnect once nothing wants it, so an unreachable server does not hold an
+ * idle process either; the next use makes a new connection.
+ *
+ * @module
+ */
+import createDebug from 'debug'
+import type { ClientOptions, RedisClient } from './load'
+
+const debug = createDebug('pyvent:redis:link')
+
+/** Reconnect delays grow from this, doubling, up to {@link MAX_RETRY}. */
+const FIRST_RETRY = 20
+const MAX_RETRY = 500
+/** How long one attempt to connect may take. */
+const CONNECT_TIMEOUT = 5000
+
+/** The last reason each URL's server refused a new connection (a wrong password), for the diagnosis. */
+const refusals = new Map<string, string>()
+
+/** Why the server at `url` last refused a connection of this process, if it did and none succeeded since. */
+export function lastRefusal(url: string): string | undefined {
+  return refusals.get(url)
+}
+
+/** What a link reports to its connection. */
+export interface LinkHooks {
+  /** Whether the connection is needed now (to keep reconnecting, and to keep the process alive). */
+  wanted(): boolean
+  /** A ready connection broke. */
+  lost(cause: Error): void
+  /** A connection (the first or a new one) is ready. */
+  ready(): void
+  /** A new client was made (to subscribe again what the old one had). */
+  created?(client: RedisClient): void
+}
+
+/** A lazily made, self-healing node-redis client. */
+export class Link {
+  readonly #make: (options: ClientOptions) => RedisClient
+  readonly #options: Omit<ClientOptions, 'socket'>
+  readonly #hooks: LinkHooks
+  #client: RedisClient | undefined
+  #referenced = true
+  #readyWaiters: (() => void)[] = []
+  #closed = false
+
+  constructor(make: (options: ClientOptions) => RedisClient, options: Omit<ClientOptions, 'socket'>, hooks: LinkHooks) {
+    this.#make = make
+    this.#options = options
+    this.#hooks = hooks
+  }
+
+  /** The client, made (and connecting) if there is none. */
+  get client(): RedisClient {
+    if (this.#client !== undefined) return this.#client
+    let client: RedisClient | undefined
+    let wasReady = false
+    client = this.#make({
+      ...this.#options,
+      socket: {
+        connectTimeout: CONNECT_TIMEOUT,
+        reconnectStrategy: (retries, cause) => {
+          if (this.#closed || !this.#hooks.wanted()) {
+            // Nobody needs it: give up, and let the next use make a new one.
+            if (this.#client === client) this.#client = undefined
+            debug('stops reconnecting (%s): nothing needs the connection', cause.message)
+            return new Error('pyvent does not need this connection now')
+          }
+          return Math.min(FIRST_RETRY * 2 ** retries, MAX_RETRY)
+        }
+      }
+    })
+    client.on('error', (error) => {
+      if (wasReady && !this.#closed) {
+        wasReady = false
+        this.#hooks.lost(error)
+        return
+      }
+      debug('%s', error.message)
+      // A reply from the server (not a socket failure): it is there, but refuses this client.
+      if (error.constructor.name.endsWith('Error') && /^[A-Z]+ /.test(error.message) && !/^LOADING /.test(error.message)) {
+        refusals.set(this.#options.url, error.message)
+      }
+    })
+    client.on('ready', () => {
+      wasReady = true
+      refusals.delete(this.#options.url)
+      for (const resolve of this.#readyWaiters) resolve()
+      this.#readyWaiters = []
+      if (!this.#closed) this.#hooks.ready()
+    })
+    if (!this.#referenced) client.unref()
+    this.#client = client
+    client.connect().catch((error: Error) => {
+      if (this.#client === client) this.#client = undefined
+      debug('gave up connecting: %s', error.message)
+    })
+    this.#hooks.created?.(client)
+    return client
+  }
+
+  /** Resolves once the client (made now if there is none) is ready. */
+  whenReady(): Promise<void> {
+    if (this.client.isReady) return Promise.resolve()
+    return new Promise((resolve) => this.#readyWaiters.push(resolve))
+  }
+
+  /** Whether a client exists and is ready. */
+  get isReady(): boolean {
+    return this.#client?.isReady === true
+  }
+
+  /** Whether the link has a client now (without making one). */
+  get exists(): boolean {
+    return this.#client !== undefined
+  }
+
+  /** Lets the connection keep the process alive, or not. */
+  reference(referenced: boolean): void {
+    if (referenced === this.#referenced) return
+    this.#referenced = referenced
+    if (referenced) this.#client?.ref()
+    else this.#client?.unref()
+  }
+
+  /** Closes: waits for commands in flight when `graceful`, drops them otherwise. */
+  async close(graceful: boolean): Promise<void> {
+    this.#closed = true
+    for (const resolve of this.#readyWaiters) resolve()
+    this.#readyWaiters = []
+    const client = this.#client
+    this.#client = undefined
+    if (client === undefined) return
+    try {
+      if (graceful && client.isReady) await client.close()
+      else client.destroy()
+    } catch (error) {
+      debug('close: %s', (error as Error).message)
+    }
+  }
+}

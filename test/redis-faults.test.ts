@@ -1,0 +1,101 @@
+// Redis failing under pyvent: the server restarted mid-stream (append-only file
+// on, so it comes back with its data), and a subscriber too slow for Redis's
+// output-buffer limit. Clients reconnect by themselves; durable groups lose
+// nothing; what plain pub/sub lost is reported, never silent.
+import t from 'tap'
+import { Node } from '../dist/index.js'
+import { deadline, fixture, portBlock, spawnNode } from './helpers'
+import { RedisServer, requireRedis, startRedis } from './redis-server'
+
+const port = portBlock(__filename).next()
+const url = `redis://127.0.0.1:${port}`
+
+async function filled<T>(list: T[], count: number, what: string): Promise<T[]> {
+  await deadline(
+    (async () => {
+      while (list.length < count) await new Promise((resolve) => setImmediate(resolve))
+    })(),
+    30_000,
+    what
+  )
+  return list
+}
+
+if (requireRedis(t, 'the Redis fault tests')) {
+  let server: RedisServer
+  t.before(async () => {
+    server = await startRedis(t, port, { appendonly: true })
+  })
+
+  t.test('redis-server restarted mid-stream: clients reconnect, the durable group loses nothing, plain losses are reported', async (t) => {
+    const listener = new Node({ url })
+    const member = new Node({ url })
+    const sender = new Node({ url })
+    t.teardown(async () => {
+      await Promise.all([listener.stop(), member.stop(), sender.stop()])
+    })
+    const lost: Error[] = []
+    listener.on('error', (error) => lost.push(error))
+    member.on('error', () => undefined)
+    sender.on('error', () => undefined)
+    const plain: number[] = []
+    const durable = new Set<number>()
+    const pings: number[] = []
+    listener.connect('feed', ({ i }: { i: number }) => void plain.push(i))
+    listener.connect('after', ({ n }: { n: number }) => void pings.push(n))
+    member.connect('feed', ({ i }: { i: number }) => void durable.add(i), { group: 'store', durable: true })
+    await Promise.all([listener.ready(), member.ready()])
+    for (let i = 0; i < 50; i++) await sender.send('feed', { i })
+    await sender.flush()
+    await filled(plain, 50, 'the events before the restart')
+
+    await server.stop()
+    for (let i = 50; i < 100; i++) await sender.send('feed', { i })
+    await server.start()
+    // The listener is back once an event sent now reaches it.
+    for (let n = 0; pings.length === 0; n++) {
+      await sender.send('after', { n })
+      await sender.flush()
+      await new Promise((resolve) => setImmediate(resolve))
+      if (n > 100_000) throw new Error('the listener never came back')
+    }
+    for (let i = 100; i < 110; i++) await sender.send('feed', { i })
+    await sender.flush()
+    await deadline(
+      (async () => {
+        while (!plain.includes(109) || durable.size < 110) await new Promise((resolve) => setImmediate(resolve))
+      })(),
+      30_000,
+      'the events after the restart'
+    )
+    t.same([...durable].sort((a, b) => a - b), [...Array(110).keys()], 'the durable group lost nothing')
+    const stats = await listener.stats()
+    t.ok(stats.disconnects >= 1, `the break is counted (${stats.disconnects})`)
+    t.match(lost[0], { code: 'ERR_PYVENT_CONNECTION_LOST', engine: 'redis' }, 'and reported through the error event')
+    t.equal(new Set(plain).size + stats.gaps, 110, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
+  })
+
+  t.test('a slow plain subscriber cut off by the output-buffer limit is reported, not silent', async (t) => {
+    server.cli('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 0 0')
+    const child = spawnNode(t, fixture('slow-listener.js'), ['flood', '4000'], { PYVENT_URL: url })
+    await child.line('READY')
+    const sender = new Node({ url })
+    t.teardown(() => sender.stop())
+    const pad = 'x'.repeat(1000)
+    for (let i = 0; i < 20000; i++) await sender.send('flood', { i, pad })
+    await sender.flush()
+    t.equal(await child.line(/^LOST/), 'LOST ERR_PYVENT_CONNECTION_LOST', 'the listener hears it was cut off')
+    // Once it is back, a later event shows how many it missed.
+    let stats: { disconnects: number; gaps: number } | undefined
+    for (let n = 0; stats === undefined; n++) {
+      await sender.send('flood', { i: 1000 + n })
+      await sender.send('flood-done', {})
+      await sender.flush()
+      const line = await child.line(/^STATS/, 500).catch(() => undefined)
+      if (line !== undefined) stats = JSON.parse(line.slice(6)) as { disconnects: number; gaps: number }
+      if (n > 40) throw new Error('the listener never came back')
+    }
+    t.ok(stats.disconnects >= 1, `disconnects counted (${stats.disconnects})`)
+    t.ok(stats.gaps > 0, `the events Redis dropped are counted as gaps (${stats.gaps})`)
+  })
+}
