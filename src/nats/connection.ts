@@ -1,0 +1,480 @@
+/**
+ * A node's connection to a NATS server (or cluster): its {@link Connection}.
+ * Events queued in the same tick for the same signal and sender are
+ * coalesced into one NATS message, as on the relay; subscriptions are made
+ * per signal (the dispatcher filters senders locally); requests use NATS's
+ * request/reply with the server's "no responders" status.
+ *
+ * @module
+ */
+import createDebug from 'debug'
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
+import { EventMessage, requestTopic } from '../codec'
+import type { ClientStats, Connection, DeadLetter, EngineHandlers, Membership, WireState } from '../engine'
+import type { ResolvedOptions } from '../options'
+import { Dialer } from './dial'
+import { DurableMember } from './durable'
+import { GroupMember, Interest, MemberHost, QueueMember } from './groups'
+import { applyHold } from './hold'
+import { loadTransport, TransportModule } from './load'
+import { eventSubject, parseReplySubject, replyPrefix, replySubject, signalFilter } from './subjects'
+import { decodeEvent, decodeReply, eventHeaders, HeaderFields, isNoResponders, replyHeaders, WireMsg } from './wire'
+import { readDeadLetters } from './deadletters'
+
+const debug = createDebug('pyvent:nats:connection')
+
+/** Most events coalesced into one message. */
+const MAX_BATCH_EVENTS = 512
+/** Most payload text (UTF-16 units) coalesced into one message. */
+const MAX_BATCH_CHARS = 64 * 1024
+/** Payload text published but not yet proven at the server past which `publish()` waits for a round trip. */
+const MAX_UNCONFIRMED_CHARS = 1024 * 1024
+/** Room kept in the server's max_payload for the headers. */
+const HEADER_ROOM = 1024
+/** How often the hold on the process is looked at again (waits and requests end by their own timers). */
+const HOLD_CHECK_INTERVAL = 100
+
+interface Batch {
+  signal: string
+  sender: string
+  seq: number
+  time: number
+  payloads: string[]
+  chars: number
+}
+
+interface Outgoing {
+  subject: string
+  fields: HeaderFields
+  body: string
+  reply?: string
+}
+
+interface Wanted extends Interest {
+  subject: string
+  queue: string | undefined
+  onMessage: (msg: WireMsg) => void
+  real: { unsubscribe(): void } | undefined
+  closed: boolean
+}
+
+const RESOLVED = Promise.resolve()
+
+/** `promise`'s value, or `false` if it takes longer than `ms`. */
+async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))))
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** The NATS engine's {@link Connection}. */
+export class NatsClient implements Connection, MemberHost {
+  readonly stats: ClientStats
+  readonly #options: ResolvedOptions
+  readonly #node: string
+  readonly #handlers: EngineHandlers
+  readonly #seqs: Map<string, number>
+  readonly #gaps: WireState['gaps']
+  readonly #nats: TransportModule
+  readonly #dialer: Dialer
+  #nc: NatsConnection | undefined
+  readonly #wanted = new Set<Wanted>()
+  readonly #listening = new Map<string, Wanted>()
+  readonly #serving = new Map<string, Wanted>()
+  readonly #members = new Map<string, GroupMember>()
+  readonly #replies: string
+  #open: Batch | undefined
+  #sealScheduled = false
+  /** Messages waiting for the connection (only before it first came up). */
+  readonly #outbox: Outgoing[] = []
+  #unconfirmedChars = 0
+  #draining: Promise<void> | undefined
+  #queued = 0
+  #forwarded = 0
+  #rounds = 0
+  #closing = false
+  #closed = false
+  readonly #holdTimer: NodeJS.Timeout
+
+  constructor(options: ResolvedOptions, node: string, state: WireState, handlers: EngineHandlers) {
+    this.#nats = loadTransport(options.url as string)
+    this.#options = options
+    this.#node = node
+    this.#handlers = handlers
+    this.#seqs = state.seqs
+    this.stats = state.stats
+    this.#gaps = state.gaps
+    this.#replies = replyPrefix(node)
+    this.#subscribe(`${this.#replies}.*`, undefined, (msg) => this.#onReply(msg))
+    this.#dialer = new Dialer(this.#nats, options, {
+      connected: (nc) => this.#connected(nc),
+      lost: (error) => {
+        this.#handlers.error(error)
+      },
+      reconnected: (nc) => {
+        this.stats.disconnects++
+        this.#hold(nc)
+        for (const member of this.#members.values()) member.connected?.()
+      }
+    })
+    this.#holdTimer = setInterval(() => this.#hold(), HOLD_CHECK_INTERVAL)
+    this.#holdTimer.unref()
+  }
+
+  #connected(nc: NatsConnection): void {
+    if (this.#closed) {
+      void nc.close()
+      return
+    }
+    this.#nc = nc
+    for (const wanted of this.#wanted) this.#make(wanted)
+    for (const message of this.#outbox.splice(0)) this.#write(message)
+    for (const member of this.#members.values()) member.connected?.()
+    this.#hold()
+    debug('connected to %s', nc.getServer())
+  }
+
+  /** Whether the process must stay alive for this connection: see hold.ts. */
+  #held(): boolean {
+    return !this.#closed && (this.#rounds > 0 || this.#closing || this.#handlers.demand() > 0)
+  }
+
+  #hold(nc = this.#nc): void {
+    if (nc !== undefined) applyHold(nc, () => this.#held())
+  }
+
+  // ---- subscriptions ----
+
+  subscribe(subject: string, queue: string | undefined, onMessage: (msg: WireMsg) => void): Interest {
+    return this.#subscribe(subject, queue, onMessage)
+  }
+
+  #subscribe(subject: string, queue: string | undefined, onMessage: (msg: WireMsg) => void): Wanted {
+    const wanted: Wanted = {
+      subject,
+      queue,
+      onMessage,
+      real: undefined,
+      closed: false,
+      unsubscribe: () => {
+        if (wanted.closed) return
+        wanted.closed = true
+        this.#wanted.delete(wanted)
+        if (!this.#closed) wanted.real?.unsubscribe()
+      }
+    }
+    this.#wanted.add(wanted)
+    if (this.#nc !== undefined) this.#make(wanted)
+    return wanted
+  }
+
+  #make(wanted: Wanted): void {
+    const nc = this.#nc as NatsConnection
+    wanted.real = nc.subscribe(wanted.subject, {
+      ...(wanted.queue === undefined ? {} : { queue: wanted.queue }),
+      callback: (error, msg) => {
+        if (error !== null) {
+          debug('subscription %s ended: %s', wanted.subject, error.message)
+          return
+        }
+        if (!this.#closed) wanted.onMessage(msg)
+      }
+    })
+  }
+
+  listen(signal: string): void {
+    if (this.#listening.has(signal)) return
+    this.#listening.set(signal, this.#subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg)))
+  }
+
+  unlisten(signal: string): void {
+    this.#listening.get(signal)?.unsubscribe()
+    this.#listening.delete(signal)
+    this.#gaps.forget(signal === '' ? undefined : signal)
+  }
+
+  /** Responders of a signal form one queue group across nodes: NATS hands each request to one of them. */
+  serve(signal: string): void {
+    if (this.#serving.has(signal)) return
+    this.#serving.set(signal, this.#subscribe(signalFilter('q', signal), 'responders', (msg) => this.#onRequest(msg)))
+  }
+
+  unserve(signal: string): void {
+    this.#serving.get(signal)?.unsubscribe()
+    this.#serving.delete(signal)
+  }
+
+  // ---- receiving ----
+
+  decode(msg: WireMsg): EventMessage | undefined {
+    try {
+      const message = decodeEvent(msg)
+      if (message.kind === 'e') this.stats.received += message.payloads.length
+      return message
+    } catch (error) {
+      this.stats.malformed++
+      debug('dropped a malformed message on %s: %s', msg.subject, (error as Error).message)
+      return undefined
+    }
+  }
+
+  deliver(message: EventMessage): void {
+    this.#handlers.message(message)
+  }
+
+  deadLettered(): void {
+    this.stats.deadLettered++
+  }
+
+  #onEvent(msg: WireMsg): void {
+    const message = this.decode(msg)
+    if (message === undefined || message.kind !== 'e') return
+    this.#gaps.record(message.signal, message.node, message.seq, message.payloads.length)
+    this.stats.gaps = this.#gaps.gaps
+    this.stats.duplicates = this.#gaps.duplicates
+    this.#handlers.message(message)
+  }
+
+  #onRequest(msg: WireMsg): void {
+    if (msg.reply === undefined || msg.reply === '') {
+      this.stats.malformed++
+      debug('dropped a request without a reply subject on %s', msg.subject)
+      return
+    }
+    const message = this.decode(msg)
+    if (message !== undefined && message.kind === 'q') this.#handlers.message(message)
+  }
+
+  #onReply(msg: WireMsg): void {
+    const request = parseReplySubject(this.#replies, msg.subject)
+    if (request === undefined) {
+      this.stats.malformed++
+      return
+    }
+    if (isNoResponders(msg)) {
+      this.#handlers.message({ kind: 'r', topic: msg.subject, request, ok: false, value: undefined, noResponders: true })
+      return
+    }
+    try {
+      this.#handlers.message(decodeReply(msg, request))
+    } catch (error) {
+      this.stats.malformed++
+      debug('dropped a malformed reply: %s', (error as Error).message)
+    }
+  }
+
+  // ---- sending ----
+
+  publish(signal: string, sender: string, json: string): Promise<void> {
+    if (this.#closed) return RESOLVED
+    this.stats.sent++
+    this.#queued++
+    const seq = this.#nextSeq(signal)
+    const open = this.#open
+    if (open !== undefined && open.signal === signal && open.sender === sender && open.payloads.length < MAX_BATCH_EVENTS && open.chars + json.length + 1 <= this.#batchChars()) {
+      open.payloads.push(json)
+      open.chars += json.length + 1
+    } else {
+      if (open !== undefined) this.#seal()
+      this.#open = { signal, sender, seq, time: Date.now(), payloads: [json], chars: json.length + 1 }
+      if (!this.#sealScheduled) {
+        this.#sealScheduled = true
+        setImmediate(this.#sealTick)
+      }
+    }
+    this.#unconfirmedChars += json.length
+    if (this.#unconfirmedChars < MAX_UNCONFIRMED_CHARS) return RESOLVED
+    // Backpressure: wait for the server to have taken what was published so far.
+    this.#seal()
+    this.#draining ??= this.#roundTrip(this.#options.linger).then(() => {
+      this.#draining = undefined
+    })
+    return this.#draining
+  }
+
+  #nextSeq(key: string): number {
+    const seq = this.#seqs.get(key) ?? 0
+    this.#seqs.set(key, seq + 1)
+    return seq
+  }
+
+  #batchChars(): number {
+    return Math.min(MAX_BATCH_CHARS, Math.floor(this.maxPayloadBytes / 4))
+  }
+
+  readonly #sealTick = (): void => {
+    this.#sealScheduled = false
+    this.#seal()
+  }
+
+  #seal(): void {
+    const open = this.#open
+    if (open === undefined) return
+    this.#open = undefined
+    this.#send({
+      subject: eventSubject('e', open.signal, open.sender),
+      fields: eventHeaders(this.#node, open.seq, open.time),
+      body: '[' + open.payloads.join(',') + ']'
+    })
+  }
+
+  /** Sends behind everything queued before (the open batch is sealed first). */
+  #send(message: Outgoing): void {
+    if (this.#closed) return
+    if (this.#open !== undefined) this.#seal()
+    if (this.#nc === undefined) this.#outbox.push(message)
+    else this.#write(message)
+  }
+
+  #write(message: Outgoing): void {
+    const h: MsgHdrs = this.#nats.headers()
+    for (const [name, value] of message.fields) h.set(name, value)
+    try {
+      ;(this.#nc as NatsConnection).publish(message.subject, message.body, { headers: h, ...(message.reply === undefined ? {} : { reply: message.reply }) })
+    } catch (error) {
+      // A closed or draining connection, or a body over the server's limit (send() checks maxPayloadBytes first).
+      debug('publish on %s failed: %s', message.subject, (error as Error).message)
+    }
+  }
+
+  request(signal: string, sender: string, json: string, id: string): void {
+    if (this.#closed) return
+    this.stats.sent++
+    this.#queued++
+    const seq = this.#nextSeq(requestTopic(signal))
+    this.#send({
+      subject: eventSubject('q', signal, sender),
+      fields: eventHeaders(this.#node, seq, Date.now()),
+      body: '[' + json + ']',
+      reply: replySubject(this.#node, id)
+    })
+  }
+
+  /** `request` is the reply subject the request came with (the facade hands it back unchanged). */
+  reply(_node: string, request: string, ok: boolean, json: string): void {
+    this.#queued++
+    this.#send({ subject: request, fields: replyHeaders(ok), body: '[' + json + ']' })
+  }
+
+  // ---- work groups ----
+
+  joinGroup(membership: Membership): void {
+    const member = this.#members.get(membership.topic)
+    if (member !== undefined) {
+      member.update(membership)
+      return
+    }
+    if (membership.durable === undefined) this.#members.set(membership.topic, new QueueMember(membership, this))
+    else this.#members.set(membership.topic, new DurableMember(membership, this, this.#options, () => this.#nc, this.#handlers))
+  }
+
+  finished(membership: Membership, receipt: string | undefined, error: unknown): void {
+    this.#members.get(membership.topic)?.finished(receipt, error)
+  }
+
+  leaveGroup(membership: Membership): void {
+    this.#members.get(membership.topic)?.leave()
+    this.#members.delete(membership.topic)
+  }
+
+  async deadLetters(signal: string, group: string, count: number): Promise<DeadLetter[]> {
+    const nc = await this.#dialer.connection(this.#options.readyTimeout)
+    if (nc === undefined) return []
+    return readDeadLetters(nc, this.#options, signal, group, count)
+  }
+
+  // ---- round trips ----
+
+  /** A round trip to the server (PING/PONG): every SUB and PUB written before it was processed there. */
+  async #roundTrip(timeout: number): Promise<boolean> {
+    const deadline = Date.now() + timeout
+    this.#rounds++
+    this.#hold()
+    try {
+      while (!this.#closed) {
+        const nc = await this.#dialer.connection(deadline - Date.now())
+        if (nc === undefined || this.#closed) return false
+        this.#hold()
+        this.#seal()
+        const unconfirmed = this.#unconfirmedChars
+        const ok = await within(
+          nc.flush().then(
+            () => true,
+            () => false
+          ),
+          deadline - Date.now()
+        )
+        if (ok) {
+          this.#unconfirmedChars = Math.max(0, this.#unconfirmedChars - unconfirmed)
+          return true
+        }
+        if (Date.now() >= deadline) return false
+      }
+      return false
+    } finally {
+      this.#rounds--
+      this.#hold()
+    }
+  }
+
+  /**
+   * Proves a round trip to the server this node is connected to: its
+   * subscriptions are live there and what it published was taken. Other
+   * servers of a cluster learn the subscriptions a moment later (README, "NATS").
+   */
+  async probe(timeout: number): Promise<boolean> {
+    if (this.#closed) return false
+    const mark = this.#queued
+    const start = Date.now()
+    let ok = await this.#roundTrip(timeout)
+    // A durable group is live once its stream and consumer exist: before, a 'now' group would miss events.
+    for (const member of this.#members.values()) {
+      if (!ok || member.ready === undefined) continue
+      ok = await within(member.ready(), timeout - (Date.now() - start))
+    }
+    if (ok) this.#forwarded = Math.max(this.#forwarded, mark)
+    return ok
+  }
+
+  /** Re-reads what holds the process (a listener or request was added). */
+  startReceiving(): void {
+    this.#hold()
+  }
+
+  get unflushed(): boolean {
+    return this.#queued > this.#forwarded
+  }
+
+  get unflushedCount(): number {
+    return this.#queued - this.#forwarded
+  }
+
+  get maxPayloadBytes(): number {
+    const server = this.#nc?.info?.max_payload
+    return Math.min(this.#options.maxMessageSize, server === undefined ? Infinity : server - HEADER_ROOM)
+  }
+
+  /** Drains (unsubscribes, hands over what arrived, flushes) when `flushed`, else closes at once. */
+  async close(flushed: boolean): Promise<void> {
+    if (this.#closed || this.#closing) return
+    this.#closing = true
+    this.#seal()
+    clearInterval(this.#holdTimer)
+    for (const member of this.#members.values()) member.leave()
+    const nc = this.#nc
+    this.#hold()
+    try {
+      if (nc !== undefined && flushed) await nc.drain().catch((error: Error) => debug('drain failed: %s', error.message))
+    } finally {
+      this.#closed = true
+      this.#closing = false
+      this.#dialer.close()
+      if (nc !== undefined && !nc.isClosed()) await nc.close().catch(() => undefined)
+      debug('closed')
+    }
+  }
+}
