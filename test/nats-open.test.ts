@@ -1,0 +1,93 @@
+// The NATS engine's edges: NATS's own authentication (user/password, token),
+// a plain NATS client speaking the text protocol over a socket in both
+// directions, malformed input counted, the subject escaping, and the error
+// when the client package is missing.
+import { once } from 'node:events'
+import { connect as tcp, Socket } from 'node:net'
+import t, { type Test } from 'tap'
+import { Node, type NodeOptions } from '../dist/index.js'
+import { deadline, fixture, portBlock, spawnProcess, until } from './helpers'
+import { natsRequirement, startServer } from './nats-cluster'
+import { requireSystem } from './requires'
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const subjects = require('../dist/nats/subjects.js') as typeof import('../src/nats/subjects')
+
+const ports = portBlock(__filename)
+
+function nodeOn(t: Test, url: string, extra: NodeOptions = {}): Node {
+  const node = new Node({ url, ...extra })
+  t.teardown(() => node.stop())
+  return node
+}
+
+t.test('names become subject tokens NATS reads as one literal token, and back', async (t) => {
+  for (const name of ['plain', 'a.b', '*', '>', 'a b', '%', '%00', 'ü', '日本語', 'tab\t', 'x'.repeat(255), '😀', '"quoted"\\']) {
+    const token = subjects.escapeToken(name)
+    t.notMatch(token, /[.*>\s]/, `${JSON.stringify(name)} -> ${token}`)
+    t.equal(subjects.unescapeToken(token), name)
+  }
+  t.equal(subjects.escapeToken(''), '%00', 'an empty sender segment')
+  for (const bad of ['%4', '%zz', '%00x', 'a b', '%C3', '', 'é']) t.equal(subjects.unescapeToken(bad), undefined, `refused: ${JSON.stringify(bad)}`)
+  t.same(subjects.parseEventSubject(subjects.eventSubject('e', 'sig.nal', 'a..b.c d')), { kind: 'e', signal: 'sig.nal', sender: 'a..b.c d' })
+  t.equal(subjects.parseEventSubject('pyvent.e.%24x.pyvent'), undefined, 'a reserved $ signal is refused')
+})
+
+t.test('a missing client package: MissingDependencyError naming it', async (t) => {
+  const child = spawnProcess(t, process.execPath, ['--require', fixture('no-nats-client.js'), fixture('nats-ready.js')], { env: { PYVENT_URL: 'nats://127.0.0.1:1' } })
+  t.equal(await child.line(/^OK|^ERROR/), 'ERROR ERR_PYVENT_MISSING_DEPENDENCY @nats-io/transport-node')
+})
+
+if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
+  t.test('user and password: the right ones connect, wrong ones say what to check', async (t) => {
+    const server = await startServer(t, ports, ['--user', 'alice', '--pass', 's3cret'])
+    const good = nodeOn(t, server.url, { nats: { user: 'alice', pass: 's3cret' } })
+    const got = new Promise((resolve) => good.connect('secured', resolve))
+    await good.ready()
+    await good.send('secured', { ok: 1 })
+    t.same(await deadline(got, 5000, 'the event'), { ok: 1 })
+    const bad = nodeOn(t, server.url, { nats: { user: 'alice', pass: 'wrong' }, readyTimeout: 500 })
+    await t.rejects(bad.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /NATS server answered at nats:\/\/127\.0\.0\.1:\d+ within 500 ms\. Something accepts connections .* credentials/ })
+  })
+
+  t.test('a token', async (t) => {
+    const server = await startServer(t, ports, ['--auth', 'tok-123'], 'token')
+    const node = nodeOn(t, server.url, { nats: { token: 'tok-123' } })
+    node.respond('echo', (payload) => payload)
+    await node.ready()
+    t.same(await node.request('echo', { x: 1 }), { x: 1 })
+    const without = nodeOn(t, server.url, { readyTimeout: 500 })
+    await t.rejects(without.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
+  })
+
+  t.test('a plain NATS client (the text protocol over a socket) sends events pyvent hears and reads the ones it sends', async (t) => {
+    const server = await startServer(t, ports, [], 'plain')
+    const socket: Socket = tcp({ host: '127.0.0.1', port: server.port })
+    t.teardown(() => socket.destroy())
+    let text = ''
+    socket.setEncoding('utf8')
+    socket.on('data', (chunk: string) => (text += chunk))
+    await once(socket, 'connect')
+    socket.write('CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\nSUB pyvent.e.greeting.> 1\r\nPING\r\n')
+    await until(() => text.includes('PONG'), 5000, 'PONG')
+
+    const node = nodeOn(t, server.url)
+    const heard = new Promise<[unknown, string, string, number]>((resolve) => node.connect('order food', (payload, event) => resolve([payload, event.sender, event.node, event.seq]), { sender: 'kiosk' }))
+    await node.ready()
+    const headers = 'NATS/1.0\r\nPyvent-V: 1\r\nPyvent-Node: plain-client\r\nPyvent-Seq: 7\r\nPyvent-Time: 1700000000000\r\n\r\n'
+    const body = '[{"food":"sushi"}]'
+    socket.write(`HPUB pyvent.e.order%20food.kiosk.1 ${Buffer.byteLength(headers)} ${Buffer.byteLength(headers) + Buffer.byteLength(body)}\r\n${headers}${body}\r\n`)
+    t.same(await deadline(heard, 5000, 'the plain client event'), [{ food: 'sushi' }, 'kiosk.1', 'plain-client', 7])
+
+    // Malformed input is counted, never thrown.
+    socket.write('PUB pyvent.e.order%20food.kiosk 3\r\n[1]\r\nPING\r\n')
+    await until(async () => (await node.stats()).malformed === 1, 5000, 'the headerless event counted malformed')
+
+    await node.send('greeting', { hello: 'plain' }, { sender: 'pyvent.web' })
+    await until(() => text.includes('HMSG pyvent.e.greeting.pyvent.web 1'), 5000, 'the event at the plain client')
+    const message = text.slice(text.indexOf('HMSG'))
+    t.match(message, /Pyvent-V: 1\r\n/)
+    t.match(message, new RegExp(`Pyvent-Node: ${node.nodeId}\\r\\n`))
+    t.match(message, /Pyvent-Seq: 0\r\n/)
+    t.match(message, /\r\n\r\n\[\{"hello":"plain"\}\]\r\n/)
+  })
+}
