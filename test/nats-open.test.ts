@@ -3,10 +3,13 @@
 // directions, malformed input counted, the subject escaping, and the error
 // when the client package is missing.
 import { once } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { connect as tcp, Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import { Node, type NodeOptions } from '../dist/index.js'
-import { deadline, fixture, portBlock, spawnProcess, until } from './helpers'
+import { deadline, fixture, portBlock, spawnNode, spawnProcess, until } from './helpers'
 import { natsRequirement, startServer } from './nats-cluster'
 import { requireSystem } from './requires'
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -57,6 +60,27 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.same(await node.request('echo', { x: 1 }), { x: 1 })
     const without = nodeOn(t, server.url, { readyTimeout: 500 })
     await t.rejects(without.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
+  })
+
+  t.test('a slow consumer: the server cuts it off, and the node says so and counts it', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pyvent-slow-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const config = join(dir, 'slow.conf')
+    // A write to a client that blocks for 250 ms (its socket buffers are full) cuts it off.
+    writeFileSync(config, 'write_deadline: "250ms"\n')
+    const server = await startServer(t, ports, ['-c', config], 'slow')
+    const listener = spawnNode(t, fixture('nats-slow-listener.js'), ['3000'], { PYVENT_URL: server.url })
+    await listener.line('READY')
+    const sender = nodeOn(t, server.url)
+    const payload = { filler: 'x'.repeat(1000) }
+    // 20 MB: more than the loopback socket buffers hold for a listener whose event loop is blocked.
+    for (let i = 0; i < 20_000; i++) await sender.send('flood', payload)
+    await sender.flush()
+    t.equal(await listener.line(/^ERROR/), 'ERROR ERR_PYVENT_CONNECTION_LOST', 'reported through the error event')
+    const stats = JSON.parse((await listener.line(/^STATS/)).slice(6)) as { disconnects: number; received: number }
+    t.ok(stats.disconnects >= 1, `counted: ${stats.disconnects} disconnect(s)`)
+    t.ok(stats.received < 20_000, `what the server dropped did not arrive (${stats.received} of 20000)`)
+    t.equal(await listener.exit(), 0)
   })
 
   t.test('a plain NATS client (the text protocol over a socket) sends events pyvent hears and reads the ones it sends', async (t) => {
