@@ -1,69 +1,43 @@
 /**
  * A node's connection to a NATS server (or cluster): its {@link Connection}.
- * Events queued in the same tick for the same signal and sender are
- * coalesced into one NATS message, as on the relay; subscriptions are made
- * per signal (the dispatcher filters senders locally); requests use NATS's
- * request/reply with the server's "no responders" status.
+ * Subscriptions are made per signal (the dispatcher filters senders
+ * locally); events go out in batches (outbox.ts); requests use NATS's
+ * request/reply with the server's "no responders" status; readiness and
+ * flushes are round trips to the server.
  *
  * @module
  */
 import createDebug from 'debug'
-import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { EventMessage, requestTopic } from '../codec'
 import type { ClientStats, Connection, DeadLetter, EngineHandlers, Membership, WireState } from '../engine'
 import type { ResolvedOptions } from '../options'
 import { Dialer } from './dial'
 import { DurableMember } from './durable'
 import { GroupMember, Interest, MemberHost, QueueMember } from './groups'
+import { Interests } from './interests'
+import { Outbox } from './outbox'
 import { applyHold } from './hold'
-import { loadTransport, TransportModule } from './load'
+import { loadTransport } from './load'
 import { eventSubject, parseReplySubject, replyPrefix, replySubject, signalFilter } from './subjects'
-import { decodeEvent, decodeReply, eventHeaders, HeaderFields, isNoResponders, replyHeaders, WireMsg } from './wire'
+import { decodeEvent, decodeReply, eventHeaders, isNoResponders, replyHeaders, WireMsg } from './wire'
 import { readDeadLetters } from './deadletters'
 
 const debug = createDebug('pyvent:nats:connection')
 
-/** Most events coalesced into one message. */
-const MAX_BATCH_EVENTS = 512
-/** Most payload text (UTF-16 units) coalesced into one message. */
-const MAX_BATCH_CHARS = 64 * 1024
 /** Payload text published but not yet proven at the server past which `publish()` waits for a round trip. */
 const MAX_UNCONFIRMED_CHARS = 1024 * 1024
 /** Room kept in the server's max_payload for the headers. */
 const HEADER_ROOM = 1024
 /**
  * How long a subscription takes to reach the other servers of a cluster, as
- * measured on one machine (test/nats.test.ts: 0 to 5 ms), with room: a round
+ * measured on one machine (test/nats.test.ts: a few milliseconds), with room: a round
  * trip proves a subscription at this node's own server only, so a probe made
  * within this time of a subscription also waits out the rest of it.
  */
 const CLUSTER_SETTLE = 25
 /** How often the hold on the process is looked at again (waits and requests end by their own timers). */
 const HOLD_CHECK_INTERVAL = 100
-
-interface Batch {
-  signal: string
-  sender: string
-  seq: number
-  time: number
-  payloads: string[]
-  chars: number
-}
-
-interface Outgoing {
-  subject: string
-  fields: HeaderFields
-  body: string
-  reply?: string
-}
-
-interface Wanted extends Interest {
-  subject: string
-  queue: string | undefined
-  onMessage: (msg: WireMsg) => void
-  real: { unsubscribe(): void } | undefined
-  closed: boolean
-}
 
 const RESOLVED = Promise.resolve()
 
@@ -86,31 +60,26 @@ export class NatsClient implements Connection, MemberHost {
   readonly #handlers: EngineHandlers
   readonly #seqs: Map<string, number>
   readonly #gaps: WireState['gaps']
-  readonly #nats: TransportModule
   readonly #dialer: Dialer
   #nc: NatsConnection | undefined
-  readonly #wanted = new Set<Wanted>()
-  readonly #listening = new Map<string, Wanted>()
-  readonly #serving = new Map<string, Wanted>()
+  readonly #interests = new Interests()
+  readonly #outbox: Outbox
+  readonly #listening = new Map<string, Interest>()
+  readonly #serving = new Map<string, Interest>()
   readonly #members = new Map<string, GroupMember>()
   readonly #replies: string
-  #open: Batch | undefined
-  #sealScheduled = false
-  /** Messages waiting for the connection (only before it first came up). */
-  readonly #outbox: Outgoing[] = []
-  #unconfirmedChars = 0
   #draining: Promise<void> | undefined
+  /** Messages queued so far, and how many of them a round trip proved at the server. */
   #queued = 0
   #forwarded = 0
+  /** Round trips in progress (they hold the process). */
   #rounds = 0
-  /** When the last subscription was written. */
-  #subscribedAt = 0
   #closing = false
   #closed = false
   readonly #holdTimer: NodeJS.Timeout
 
   constructor(options: ResolvedOptions, node: string, state: WireState, handlers: EngineHandlers) {
-    this.#nats = loadTransport(options.url as string)
+    const nats = loadTransport(options.url as string)
     this.#options = options
     this.#node = node
     this.#handlers = handlers
@@ -118,8 +87,9 @@ export class NatsClient implements Connection, MemberHost {
     this.stats = state.stats
     this.#gaps = state.gaps
     this.#replies = replyPrefix(node)
-    this.#subscribe(`${this.#replies}.*`, undefined, (msg) => this.#onReply(msg))
-    this.#dialer = new Dialer(this.#nats, options, {
+    this.#outbox = new Outbox(nats, node, () => this.maxPayloadBytes)
+    this.#interests.subscribe(`${this.#replies}.*`, undefined, (msg) => this.#onReply(msg))
+    this.#dialer = new Dialer(nats, options, {
       connected: (nc) => this.#connected(nc),
       lost: (error) => {
         this.#handlers.error(error)
@@ -140,8 +110,8 @@ export class NatsClient implements Connection, MemberHost {
       return
     }
     this.#nc = nc
-    for (const wanted of this.#wanted) this.#make(wanted)
-    for (const message of this.#outbox.splice(0)) this.#write(message)
+    this.#interests.attach(nc)
+    this.#outbox.attach(nc)
     for (const member of this.#members.values()) member.connected?.()
     this.#hold()
     debug('connected to %s', nc.getServer())
@@ -159,46 +129,12 @@ export class NatsClient implements Connection, MemberHost {
   // ---- subscriptions ----
 
   subscribe(subject: string, queue: string | undefined, onMessage: (msg: WireMsg) => void): Interest {
-    return this.#subscribe(subject, queue, onMessage)
-  }
-
-  #subscribe(subject: string, queue: string | undefined, onMessage: (msg: WireMsg) => void): Wanted {
-    const wanted: Wanted = {
-      subject,
-      queue,
-      onMessage,
-      real: undefined,
-      closed: false,
-      unsubscribe: () => {
-        if (wanted.closed) return
-        wanted.closed = true
-        this.#wanted.delete(wanted)
-        if (!this.#closed) wanted.real?.unsubscribe()
-      }
-    }
-    this.#wanted.add(wanted)
-    if (this.#nc !== undefined) this.#make(wanted)
-    return wanted
-  }
-
-  #make(wanted: Wanted): void {
-    const nc = this.#nc as NatsConnection
-    this.#subscribedAt = Date.now()
-    wanted.real = nc.subscribe(wanted.subject, {
-      ...(wanted.queue === undefined ? {} : { queue: wanted.queue }),
-      callback: (error, msg) => {
-        if (error !== null) {
-          debug('subscription %s ended: %s', wanted.subject, error.message)
-          return
-        }
-        if (!this.#closed) wanted.onMessage(msg)
-      }
-    })
+    return this.#interests.subscribe(subject, queue, onMessage)
   }
 
   listen(signal: string): void {
     if (this.#listening.has(signal)) return
-    this.#listening.set(signal, this.#subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg)))
+    this.#listening.set(signal, this.subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg)))
   }
 
   unlisten(signal: string): void {
@@ -210,7 +146,7 @@ export class NatsClient implements Connection, MemberHost {
   /** Responders of a signal form one queue group across nodes: NATS hands each request to one of them. */
   serve(signal: string): void {
     if (this.#serving.has(signal)) return
-    this.#serving.set(signal, this.#subscribe(signalFilter('q', signal), 'responders', (msg) => this.#onRequest(msg)))
+    this.#serving.set(signal, this.subscribe(signalFilter('q', signal), 'responders', (msg) => this.#onRequest(msg)))
   }
 
   unserve(signal: string): void {
@@ -283,23 +219,9 @@ export class NatsClient implements Connection, MemberHost {
     if (this.#closed) return RESOLVED
     this.stats.sent++
     this.#queued++
-    const seq = this.#nextSeq(signal)
-    const open = this.#open
-    if (open !== undefined && open.signal === signal && open.sender === sender && open.payloads.length < MAX_BATCH_EVENTS && open.chars + json.length + 1 <= this.#batchChars()) {
-      open.payloads.push(json)
-      open.chars += json.length + 1
-    } else {
-      if (open !== undefined) this.#seal()
-      this.#open = { signal, sender, seq, time: Date.now(), payloads: [json], chars: json.length + 1 }
-      if (!this.#sealScheduled) {
-        this.#sealScheduled = true
-        setImmediate(this.#sealTick)
-      }
-    }
-    this.#unconfirmedChars += json.length
-    if (this.#unconfirmedChars < MAX_UNCONFIRMED_CHARS) return RESOLVED
+    this.#outbox.event(signal, sender, json, this.#nextSeq(signal))
+    if (this.#outbox.unconfirmedChars < MAX_UNCONFIRMED_CHARS) return RESOLVED
     // Backpressure: wait for the server to have taken what was published so far.
-    this.#seal()
     this.#draining ??= this.#roundTrip(this.#options.linger).then(() => {
       this.#draining = undefined
     })
@@ -312,51 +234,12 @@ export class NatsClient implements Connection, MemberHost {
     return seq
   }
 
-  #batchChars(): number {
-    return Math.min(MAX_BATCH_CHARS, Math.floor(this.maxPayloadBytes / 4))
-  }
-
-  readonly #sealTick = (): void => {
-    this.#sealScheduled = false
-    this.#seal()
-  }
-
-  #seal(): void {
-    const open = this.#open
-    if (open === undefined) return
-    this.#open = undefined
-    this.#send({
-      subject: eventSubject('e', open.signal, open.sender),
-      fields: eventHeaders(this.#node, open.seq, open.time),
-      body: '[' + open.payloads.join(',') + ']'
-    })
-  }
-
-  /** Sends behind everything queued before (the open batch is sealed first). */
-  #send(message: Outgoing): void {
-    if (this.#closed) return
-    if (this.#open !== undefined) this.#seal()
-    if (this.#nc === undefined) this.#outbox.push(message)
-    else this.#write(message)
-  }
-
-  #write(message: Outgoing): void {
-    const h: MsgHdrs = this.#nats.headers()
-    for (const [name, value] of message.fields) h.set(name, value)
-    try {
-      ;(this.#nc as NatsConnection).publish(message.subject, message.body, { headers: h, ...(message.reply === undefined ? {} : { reply: message.reply }) })
-    } catch (error) {
-      // A closed or draining connection, or a body over the server's limit (send() checks maxPayloadBytes first).
-      debug('publish on %s failed: %s', message.subject, (error as Error).message)
-    }
-  }
-
   request(signal: string, sender: string, json: string, id: string): void {
     if (this.#closed) return
     this.stats.sent++
     this.#queued++
     const seq = this.#nextSeq(requestTopic(signal))
-    this.#send({
+    this.#outbox.send({
       subject: eventSubject('q', signal, sender),
       fields: eventHeaders(this.#node, seq, Date.now()),
       body: '[' + json + ']',
@@ -367,7 +250,7 @@ export class NatsClient implements Connection, MemberHost {
   /** `request` is the reply subject the request came with (the facade hands it back unchanged). */
   reply(_node: string, request: string, ok: boolean, json: string): void {
     this.#queued++
-    this.#send({ subject: request, fields: replyHeaders(ok), body: '[' + json + ']' })
+    this.#outbox.send({ subject: request, fields: replyHeaders(ok), body: '[' + json + ']' })
   }
 
   // ---- work groups ----
@@ -409,8 +292,8 @@ export class NatsClient implements Connection, MemberHost {
         const nc = await this.#dialer.connection(deadline - Date.now())
         if (nc === undefined || this.#closed) return false
         this.#hold()
-        this.#seal()
-        const unconfirmed = this.#unconfirmedChars
+        this.#outbox.seal()
+        const unconfirmed = this.#outbox.unconfirmedChars
         const ok = await within(
           nc.flush().then(
             () => true,
@@ -419,7 +302,7 @@ export class NatsClient implements Connection, MemberHost {
           deadline - Date.now()
         )
         if (ok) {
-          this.#unconfirmedChars = Math.max(0, this.#unconfirmedChars - unconfirmed)
+          this.#outbox.unconfirmedChars = Math.max(0, this.#outbox.unconfirmedChars - unconfirmed)
           return true
         }
         if (Date.now() >= deadline) return false
@@ -447,7 +330,7 @@ export class NatsClient implements Connection, MemberHost {
       ok = await within(member.ready(), timeout - (Date.now() - start))
     }
     // Other servers of a cluster learn a subscription asynchronously, over their routes.
-    const settle = this.#subscribedAt + CLUSTER_SETTLE - Date.now()
+    const settle = this.#interests.subscribedAt + CLUSTER_SETTLE - Date.now()
     if (ok && settle > 0 && this.#nc?.info?.cluster !== undefined) {
       this.#rounds++
       await new Promise((resolve) => setTimeout(resolve, settle))
@@ -479,7 +362,7 @@ export class NatsClient implements Connection, MemberHost {
   async close(flushed: boolean): Promise<void> {
     if (this.#closed || this.#closing) return
     this.#closing = true
-    this.#seal()
+    this.#outbox.seal()
     clearInterval(this.#holdTimer)
     for (const member of this.#members.values()) member.leave()
     const nc = this.#nc
@@ -489,6 +372,8 @@ export class NatsClient implements Connection, MemberHost {
     } finally {
       this.#closed = true
       this.#closing = false
+      this.#interests.close()
+      this.#outbox.close()
       this.#dialer.close()
       if (nc !== undefined && !nc.isClosed()) await nc.close().catch(() => undefined)
       debug('closed')
