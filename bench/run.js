@@ -34,6 +34,7 @@ const {
   coldStart,
   groupRun
 } = require('./lib/measure')
+const { natsRows } = require('./lib/nats')
 
 const FULL = {
   reps: 3,
@@ -287,7 +288,8 @@ const ROWS = [
         vs: `${signed(hosting.median - zeromq.median)} ms vs zeromq, ${signed(hosting.median - pyvent.median)} ms vs a relay already there`
       })
     ]
-  }
+  },
+  ...natsRows(runs, () => ({ line, rate, micros, spread }))
 ]
 
 function throughputLines(row, where, data, results) {

@@ -62,6 +62,58 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     await t.rejects(without.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
   })
 
+  t.test('an NKey seed', async (t) => {
+    const { nkeys } = require('@nats-io/transport-node') as typeof import('@nats-io/transport-node')
+    const user = nkeys.createUser()
+    const dir = mkdtempSync(join(tmpdir(), 'pyvent-nkey-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const config = join(dir, 'nkey.conf')
+    writeFileSync(config, `authorization: { users: [ { nkey: "${user.getPublicKey()}" } ] }\n`)
+    const server = await startServer(t, ports, ['-c', config], 'nkey')
+    const node = nodeOn(t, server.url, { nats: { nkeySeed: new TextDecoder().decode(user.getSeed()) } })
+    const got = new Promise((resolve) => node.connect('signed', resolve))
+    await node.ready()
+    await node.send('signed', { by: 'nkey' })
+    t.same(await deadline(got, 5000, 'the event'), { by: 'nkey' })
+    const stranger = nodeOn(t, server.url, { nats: { nkeySeed: new TextDecoder().decode(nkeys.createUser().getSeed()) }, readyTimeout: 500 })
+    await t.rejects(stranger.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
+  })
+
+  t.test('a plain work group: concurrency caps how many of a member\'s events run at once', async (t) => {
+    const server = await startServer(t, ports, [], 'group')
+    const member = nodeOn(t, server.url)
+    let running = 0
+    let most = 0
+    const finish: (() => void)[] = []
+    let done = 0
+    member.connect(
+      'batch-job',
+      () => {
+        running++
+        most = Math.max(most, running)
+        return new Promise<void>((resolve) =>
+          finish.push(() => {
+            running--
+            done++
+            resolve()
+          })
+        )
+      },
+      { group: 'crew', concurrency: 2 }
+    )
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    // Six events in one tick: one NATS message, handed to one member as a whole.
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => sender.send('batch-job', { i })))
+    await sender.flush()
+    while (done < 6) {
+      await until(() => finish.length > 0, 5000, 'a running job')
+      t.ok(running <= 2, `${running} running`)
+      finish.shift()!()
+    }
+    t.equal(most, 2, 'two at a time, never more')
+  })
+
   t.test('a slow consumer: the server cuts it off, and the node says so and counts it', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'pyvent-slow-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))
