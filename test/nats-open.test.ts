@@ -114,6 +114,17 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.equal(most, 2, 'two at a time, never more')
   })
 
+  t.test('a durable group on a server without JetStream: the error event says so, and ready() does not blame the server', async (t) => {
+    const server = await startServer(t, ports, [], 'nojs')
+    const node = nodeOn(t, server.url, { readyTimeout: 3000 })
+    const errors: Error[] = []
+    node.on('error', (error) => errors.push(error))
+    node.connect('kept', () => undefined, { group: 'keepers', durable: true })
+    await node.ready()
+    t.match(errors[0]?.message, /durable group "keepers" of "kept" could not be set up on JetStream: .*jetstream is not enabled/i)
+    await t.rejects(node.deadLetters('kept', 'keepers'), /jetstream is not enabled/i)
+  })
+
   t.test('a slow consumer: the server cuts it off, and the node says so and counts it', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'pyvent-slow-'))
     t.teardown(() => rmSync(dir, { recursive: true, force: true }))

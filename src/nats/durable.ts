@@ -165,11 +165,16 @@ export class DurableMember implements GroupMember {
   }
 
   #receive(msg: JsMsg): void {
+    if (this.#left) {
+      // Pulled while leaving: back to the group at once.
+      settle(() => msg.nak())
+      return
+    }
     const deliveries = msg.info.deliveryCount
     const message = this.#host.decode(msg)
     if (message === undefined || message.kind !== 'e') {
       // Nothing any member could handle: stop it coming back.
-      msg.term('malformed')
+      settle(() => msg.term('malformed'))
       return
     }
     const settings = this.#membership.durable!
@@ -208,7 +213,7 @@ export class DurableMember implements GroupMember {
     }
     if (--open.open === 0) {
       this.#open.delete(key)
-      if (open.failed.length === 0) open.msg.ack()
+      if (open.failed.length === 0) settle(() => open.msg.ack())
       else if (open.msg.info.deliveryCount >= this.#membership.durable!.maxDeliveries) void this.#bury(open.msg, open.message, open.failed, describe(open.error), open.msg.info.deliveryCount)
       // Else left unacked: JetStream hands it out again after claimAfter.
     }
@@ -221,7 +226,7 @@ export class DurableMember implements GroupMember {
     const nc = this.#connection()
     if (nc === undefined) return
     // Storing the letter takes a round trip or two: keep JetStream from handing the message out meanwhile.
-    msg.working()
+    settle(() => msg.working())
     try {
       const { signal, group } = this.#membership
       for (const i of indexes) {
@@ -238,6 +243,15 @@ export class DurableMember implements GroupMember {
     this.#left = true
     void this.#pulling?.close()
     this.#wake?.()
+  }
+}
+
+/** An ack, nak or term: on a connection that closed meanwhile it fails, and JetStream hands the message out again. */
+function settle(action: () => void): void {
+  try {
+    action()
+  } catch (error) {
+    debug('could not settle a message: %s', (error as Error).message)
   }
 }
 

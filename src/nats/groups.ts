@@ -40,7 +40,7 @@ export interface GroupMember {
   leave(): void
   /** The connection is (again) up: for members that keep their own server state. */
   connected?(): void
-  /** Resolves `true` once the member's server state exists (a durable group's stream and consumer). */
+  /** Settles once the member's server state exists (a durable group's stream and consumer): `true`, or `false` when that failed (reported). */
   ready?(): Promise<boolean>
 }
 
