@@ -129,4 +129,27 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     const fromStart = new Promise<unknown>((resolve) => late.connect('ledger', (payload) => resolve(payload), { group: 'auditors', durable: { from: 'start' } }))
     t.same(await deadline(fromStart, 5000, 'the stored event'), { n: 1 })
   })
+
+  t.test('maxStreamLength bounds what a signal\'s stream keeps', async (t) => {
+    const sender = nodeOn(t, server.url)
+    const first = nodeOn(t, server.url, { maxStreamLength: 3 })
+    first.connect('bounded', () => undefined, { group: 'first', durable: true })
+    await first.ready()
+    for (let n = 1; n <= 5; n++) {
+      await sender.send('bounded', { n })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await sender.flush()
+    const late = nodeOn(t, server.url, { maxStreamLength: 3 })
+    const got: unknown[] = []
+    const three = new Promise<void>((resolve) =>
+      late.connect('bounded', (payload) => {
+        got.push(payload)
+        if (got.length === 3) resolve()
+      }, { group: 'late', durable: { from: 'start' } })
+    )
+    await deadline(three, 5000, 'the kept events')
+    await late.flush()
+    t.same(got, [{ n: 3 }, { n: 4 }, { n: 5 }], 'only the newest three were kept')
+  })
 }
