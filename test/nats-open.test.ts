@@ -2,6 +2,7 @@
 // a plain NATS client speaking the text protocol over a socket in both
 // directions, malformed input counted, the subject escaping, and the error
 // when the client package is missing.
+import { execFileSync } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -123,6 +124,23 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     await node.ready()
     t.match(errors[0]?.message, /durable group "keepers" of "kept" could not be set up on JetStream: .*jetstream is not enabled/i)
     await t.rejects(node.deadLetters('kept', 'keepers'), /jetstream is not enabled/i)
+  })
+
+  t.test('tls:// URLs: TLS with a certificate the process trusts, refused otherwise', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'pyvent-tls-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' })
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=pyvent test CA')
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf')
+    const server = await startServer(t, ports, ['--tls', '--tlscert', join(dir, 'server.pem'), '--tlskey', join(dir, 'server.key')], 'tls')
+    const url = `tls://127.0.0.1:${server.port}`
+    const ready = (env: NodeJS.ProcessEnv): Promise<string> => spawnProcess(t, process.execPath, [fixture('nats-ready.js')], { env: { PYVENT_URL: url, ...env } }).line(/^OK|^ERROR/)
+    t.equal(await ready({ NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }), 'OK', 'the server\'s certificate is signed by a CA the process trusts')
+    t.match(await ready({}), /^ERROR ERR_PYVENT_RELAY_UNREACHABLE/, 'an unknown CA is refused')
+    const plain = await startServer(t, ports, [], 'plain-for-tls')
+    t.match(await ready({ PYVENT_URL: `tls://127.0.0.1:${plain.port}`, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }), /^ERROR ERR_PYVENT_RELAY_UNREACHABLE/, 'tls:// never falls back to plain text')
   })
 
   t.test('a slow consumer: the server cuts it off, and the node says so and counts it', async (t) => {
