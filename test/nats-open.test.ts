@@ -194,5 +194,16 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.match(message, new RegExp(`Pyvent-Node: ${node.nodeId}\\r\\n`))
     t.match(message, /Pyvent-Seq: 0\r\n/)
     t.match(message, /\r\n\r\n\[\{"hello":"plain"\}\]\r\n/)
+
+    // A plain NATS request gets a pyvent responder's answer on its reply subject.
+    node.respond('shout', (payload) => String((payload as unknown as { text: string }).text).toUpperCase())
+    await node.ready()
+    socket.write('SUB _INBOX.plain.* 2\r\n')
+    const ask = '[{"text":"hi"}]'
+    socket.write(`HPUB pyvent.q.shout.kiosk _INBOX.plain.1 ${Buffer.byteLength(headers)} ${Buffer.byteLength(headers) + ask.length}\r\n${headers}${ask}\r\n`)
+    await until(() => text.includes('HMSG _INBOX.plain.1 2'), 5000, 'the reply at the plain client')
+    const reply = text.slice(text.indexOf('HMSG _INBOX.plain.1 2'))
+    t.match(reply, /Pyvent-Ok: true\r\n/)
+    t.match(reply, /\r\n\r\n\["HI"\]\r\n/)
   })
 }

@@ -3,7 +3,7 @@
 // would misread travel safely; a server killed mid-stream loses its clients to
 // the others, which reconnect by themselves and count what was lost.
 import t, { type Test } from 'tap'
-import { Node, NodeOptions } from '../dist/index.js'
+import { Any, Node, NodeOptions } from '../dist/index.js'
 import { deadline, portBlock, until } from './helpers'
 import { monitor, natsRequirement, NatsServer, startCluster } from './nats-cluster'
 import { requireSystem } from './requires'
@@ -142,9 +142,12 @@ if (requireSystem(t, natsRequirement('the NATS cluster test'))) {
   })
 
   t.test('requests cross servers to one responder each; no responders known at once', async (t) => {
+    const overheard: unknown[] = []
     const responders = [1, 2].map((i) => {
       const node = nodeOn(t, at(i))
       node.respond('whoami', () => i)
+      // A plain listener of the same signal: requests are not events, it hears none.
+      node.connect('whoami', (payload) => overheard.push(payload), { sender: Any })
       return node
     })
     await Promise.all(responders.map((r) => r.ready()))
@@ -152,6 +155,7 @@ if (requireSystem(t, natsRequirement('the NATS cluster test'))) {
     await deadline(waitForResponders(requester, 'whoami'), 5000, 'the responders known at server 1')
     const answers = await Promise.all(Array.from({ length: 20 }, () => requester.request<number>('whoami', {})))
     t.ok(answers.every((a) => a === 1 || a === 2), 'every request answered once, by a responder')
+    t.same(overheard, [], 'no listener saw a request')
     const start = Date.now()
     await t.rejects(requester.request('nobody-here', {}, { timeout: 10_000 }), { code: 'ERR_PYVENT_NO_RESPONDERS' })
     t.ok(Date.now() - start < 2000, 'from the server, not the timeout')
