@@ -80,6 +80,18 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     await t.rejects(stranger.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
   })
 
+  t.test("the server's max_payload bounds a body, less room for the headers", async (t) => {
+    const server = await startServer(t, ports, [], 'limits')
+    const node = nodeOn(t, server.url, { maxMessageSize: 8 * 1024 * 1024 })
+    const got = new Promise((resolve) => node.connect('big', (payload) => resolve((payload as unknown as string).length)))
+    await node.ready()
+    const limit = 1024 * 1024 - 1024
+    await t.rejects(node.send('big', 'x'.repeat(limit)), { code: 'ERR_PYVENT_MESSAGE_TOO_LARGE', limit })
+    // A string's JSON has two quotes, and the body's brackets two more.
+    await node.send('big', 'x'.repeat(limit - 4))
+    t.equal(await deadline(got, 5000, 'the largest body'), limit - 4, 'the largest body that fits arrives')
+  })
+
   t.test('a plain work group: concurrency caps how many of a member\'s events run at once', async (t) => {
     const server = await startServer(t, ports, [], 'group')
     const member = nodeOn(t, server.url)
