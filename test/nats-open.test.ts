@@ -31,7 +31,7 @@ t.test('names become subject tokens NATS reads as one literal token, and back', 
     t.equal(subjects.unescapeToken(token), name)
   }
   t.equal(subjects.escapeToken(''), '%00', 'an empty sender segment')
-  for (const bad of ['%4', '%zz', '%00x', 'a b', '%C3', '', 'é']) t.equal(subjects.unescapeToken(bad), undefined, `refused: ${JSON.stringify(bad)}`)
+  for (const bad of ['%4', '%zz', '%00x', 'a b', '%C3', '', 'é', '%41', '%2e', 'a%2A%00']) t.equal(subjects.unescapeToken(bad), undefined, `refused: ${JSON.stringify(bad)}`)
   t.same(subjects.parseEventSubject(subjects.eventSubject('e', 'sig.nal', 'a..b.c d')), { kind: 'e', signal: 'sig.nal', sender: 'a..b.c d' })
   t.equal(subjects.parseEventSubject('pyvent.e.%24x.pyvent'), undefined, 'a reserved $ signal is refused')
 })

@@ -40,30 +40,28 @@ const SAFE = /^[!-$&-)+-\-/-=?-~]+$/
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).toUpperCase().padStart(2, '0'))
 
 /**
- * The name a token stands for, or `undefined` when the token is not one
- * {@link escapeToken} writes (a bad escape, a byte it would have escaped,
- * invalid UTF-8): such a subject is malformed.
+ * The name a token stands for, or `undefined` when the token is not exactly
+ * what {@link escapeToken} writes for some name (a bad escape, a byte left
+ * unescaped or escaped needlessly, invalid UTF-8): such a subject is
+ * malformed, so every name has one subject spelling.
  */
 export function unescapeToken(token: string): string | undefined {
   if (token === '%00') return ''
-  if (!token.includes('%')) return token === '' || /[^!-~]/.test(token) ? undefined : token
+  if (!token.includes('%')) return SAFE.test(token) ? token : undefined
   const bytes: number[] = []
   for (let i = 0; i < token.length; i++) {
     const code = token.charCodeAt(i)
     if (code === 0x25) {
       const hex = token.slice(i + 1, i + 3)
       if (!/^[0-9A-F]{2}$/.test(hex)) return undefined
-      const byte = parseInt(hex, 16)
-      if (byte === 0) return undefined
-      bytes.push(byte)
+      bytes.push(parseInt(hex, 16))
       i += 2
     } else if (code > 0x20 && code < 0x7f) bytes.push(code)
     else return undefined
   }
-  const buffer = Buffer.from(bytes)
-  const name = buffer.toString('utf8')
-  // A lone or broken UTF-8 sequence decodes to U+FFFD, which would not encode back to the same bytes.
-  return Buffer.from(name, 'utf8').equals(buffer) ? name : undefined
+  const name = Buffer.from(bytes).toString('utf8')
+  // Canonical only: a broken UTF-8 sequence (read as U+FFFD), a NUL or a needless escape spells differently.
+  return name !== '' && !name.includes('\0') && escapeToken(name) === token ? name : undefined
 }
 
 /** A sender name as subject tokens: one per dot-separated segment. */
