@@ -3,6 +3,7 @@
 // directions, malformed input counted, the subject escaping, and the error
 // when the client package is missing.
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -78,6 +79,34 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.same(await deadline(got, 5000, 'the event'), { by: 'nkey' })
     const stranger = nodeOn(t, server.url, { nats: { nkeySeed: new TextDecoder().decode(nkeys.createUser().getSeed()) }, readyTimeout: 500 })
     await t.rejects(stranger.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
+  })
+
+  t.test('a creds file (a user JWT and its seed) on a server in operator mode', async (t) => {
+    const { nkeys } = require('@nats-io/transport-node') as typeof import('@nats-io/transport-node')
+    const dir = mkdtempSync(join(tmpdir(), 'pyvent-creds-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const operator = nkeys.createOperator()
+    const account = nkeys.createAccount()
+    const limits = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 }
+    writeFileSync(join(dir, 'operator.jwt'), natsJwt(operator, operator.getPublicKey(), { type: 'operator' }))
+    const accountJwt = natsJwt(operator, account.getPublicKey(), { type: 'account', limits })
+    writeFileSync(join(dir, 'server.conf'), `operator: ${JSON.stringify(join(dir, 'operator.jwt'))}\nresolver: MEMORY\nresolver_preload: { ${account.getPublicKey()}: "${accountJwt}" }\n`)
+    const creds = (name: string, issuer: typeof account): string => {
+      const user = nkeys.createUser()
+      const userJwt = natsJwt(issuer, user.getPublicKey(), { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 })
+      const seed = new TextDecoder().decode(user.getSeed())
+      const file = join(dir, name)
+      writeFileSync(file, `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`)
+      return file
+    }
+    const server = await startServer(t, ports, ['-c', join(dir, 'server.conf')], 'creds')
+    const node = nodeOn(t, server.url, { nats: { credsFile: creds('good.creds', account) } })
+    const got = new Promise((resolve) => node.connect('credentialed', resolve))
+    await node.ready()
+    await node.send('credentialed', { by: 'creds' })
+    t.same(await deadline(got, 5000, 'the event'), { by: 'creds' })
+    const forged = nodeOn(t, server.url, { nats: { credsFile: creds('forged.creds', nkeys.createAccount()) }, readyTimeout: 500 })
+    await t.rejects(forged.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' }, 'a user of an account the operator never signed')
   })
 
   t.test("the server's max_payload bounds a body, less room for the headers", async (t) => {
@@ -218,4 +247,13 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.match(reply, /Pyvent-Ok: true\r\n/)
     t.match(reply, /\r\n\r\n\["HI"\]\r\n/)
   })
+}
+
+/** A NATS JWT (v2) for `subject`, signed by `issuer`: what nsc writes, by hand. */
+function natsJwt(issuer: { getPublicKey(): string; sign(data: Uint8Array): Uint8Array }, subject: string, nats: Record<string, unknown>): string {
+  const b64 = (data: string | Uint8Array): string => Buffer.from(data).toString('base64url')
+  const claims: Record<string, unknown> = { iat: Math.floor(Date.now() / 1000), iss: issuer.getPublicKey(), name: subject.slice(0, 8), sub: subject, nats: { ...nats, version: 2 } }
+  claims.jti = createHash('sha256').update(JSON.stringify(claims)).digest('base64url')
+  const signed = `${b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }))}.${b64(JSON.stringify(claims))}`
+  return `${signed}.${b64(issuer.sign(Buffer.from(signed)))}`
 }
