@@ -65,6 +65,26 @@ if (requireSystem(t, natsRequirement('the NATS cluster test'))) {
     t.equal((await listener.stats()).malformed, 0)
   })
 
+  t.test('a node listening to Any and to a signal gets each event once', async (t) => {
+    const listener = nodeOn(t, at(0))
+    const sender = nodeOn(t, at(1))
+    const seen = collector<string>()
+    listener.connect(Any, (payload) => seen.push(`any ${String((payload as unknown as { n: number }).n)}`))
+    listener.connect('counted', (payload) => seen.push(`counted ${String((payload as unknown as { n: number }).n)}`))
+    await listener.ready()
+    await sender.send('counted', { n: 1 })
+    await sender.send('other', { n: 2 })
+    await sender.send('counted', { n: 3 })
+    await sender.send('last', { n: 4 })
+    // Any hears every event; the last one comes after every copy of the others would have.
+    await seen.reach(6, 'the events')
+    await until(() => seen.items.includes('any 4'), 5000, 'the last event')
+    t.same(seen.items.slice().sort(), ['any 1', 'any 2', 'any 3', 'any 4', 'counted 1', 'counted 3'])
+    const stats = await listener.stats()
+    t.equal(stats.received, 4, 'four events received, not six')
+    t.equal(stats.duplicates, 0)
+  })
+
   t.test('interest reaches the other servers within milliseconds, and ready() waits that out', async (t) => {
     // NATS itself: a subscription made and flushed at server 1, a publisher at server 3
     // publishing until the first message arrives.

@@ -39,6 +39,9 @@ const CLUSTER_SETTLE = 25
 /** How often the hold on the process is looked at again (waits and requests end by their own timers). */
 const HOLD_CHECK_INTERVAL = 100
 
+/** Batches remembered for de-duplication (see #twice). */
+const MAX_COPIES = 4096
+
 const RESOLVED = Promise.resolve()
 
 /** `promise`'s value, or `false` if it takes longer than `ms`. */
@@ -68,6 +71,8 @@ export class NatsClient implements Connection, MemberHost {
   readonly #serving = new Map<string, Interest>()
   readonly #members = new Map<string, GroupMember>()
   readonly #replies: string
+  /** Batches that came on one of two matching subscriptions, waiting for their second copy. */
+  readonly #copies = new Set<string>()
   #draining: Promise<void> | undefined
   /** Messages queued so far, and how many of them a round trip proved at the server. */
   #queued = 0
@@ -134,7 +139,7 @@ export class NatsClient implements Connection, MemberHost {
 
   listen(signal: string): void {
     if (this.#listening.has(signal)) return
-    this.#listening.set(signal, this.subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg)))
+    this.#listening.set(signal, this.subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg, signal)))
   }
 
   unlisten(signal: string): void {
@@ -156,10 +161,10 @@ export class NatsClient implements Connection, MemberHost {
 
   // ---- receiving ----
 
-  decode(msg: WireMsg): EventMessage | undefined {
+  decode(msg: WireMsg, count = true): EventMessage | undefined {
     try {
       const message = decodeEvent(msg)
-      if (message.kind === 'e') this.stats.received += message.payloads.length
+      if (count && message.kind === 'e') this.stats.received += message.payloads.length
       return message
     } catch (error) {
       this.stats.malformed++
@@ -176,13 +181,28 @@ export class NatsClient implements Connection, MemberHost {
     this.stats.deadLettered++
   }
 
-  #onEvent(msg: WireMsg): void {
-    const message = this.decode(msg)
+  /** `listened`: the signal of the subscription it came on (`''`: every signal). */
+  #onEvent(msg: WireMsg, listened: string): void {
+    const message = this.decode(msg, false)
     if (message === undefined || message.kind !== 'e') return
+    // With both `pyvent.e.*.>` and `pyvent.e.<signal>.>` subscribed, NATS sends each of the
+    // signal's messages once per subscription: the node takes the first copy only.
+    if (this.#listening.has(listened === '' ? message.signal : '') && this.#twice(message)) return
+    this.stats.received += message.payloads.length
     this.#gaps.record(message.signal, message.node, message.seq, message.payloads.length)
     this.stats.gaps = this.#gaps.gaps
     this.stats.duplicates = this.#gaps.duplicates
     this.#handlers.message(message)
+  }
+
+  /** Whether this batch came already, on the other of two subscriptions that both match it. */
+  #twice(message: EventMessage): boolean {
+    const key = `${message.node}\0${message.signal}\0${message.seq}`
+    if (this.#copies.delete(key)) return true
+    // Bounded: a copy that never comes (a subscription made or dropped meanwhile) ages out.
+    if (this.#copies.size >= MAX_COPIES) this.#copies.delete(this.#copies.keys().next().value as string)
+    this.#copies.add(key)
+    return false
   }
 
   #onRequest(msg: WireMsg): void {
