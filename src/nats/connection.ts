@@ -15,12 +15,13 @@ import type { ResolvedOptions } from '../options'
 import { Dialer } from './dial'
 import { DurableMember } from './durable'
 import { GroupMember, Interest, MemberHost, QueueMember } from './groups'
+import { Inbound } from './inbound'
 import { Interests } from './interests'
 import { Outbox } from './outbox'
 import { applyHold } from './hold'
 import { loadTransport } from './load'
-import { eventSubject, parseReplySubject, replyPrefix, replySubject, signalFilter } from './subjects'
-import { decodeEvent, decodeReply, eventHeaders, isNoResponders, replyHeaders, WireMsg } from './wire'
+import { eventSubject, replyPrefix, replySubject, signalFilter } from './subjects'
+import { eventHeaders, replyHeaders, WireMsg } from './wire'
 import { readDeadLetters } from './deadletters'
 
 const debug = createDebug('pyvent:nats:connection')
@@ -38,9 +39,6 @@ const HEADER_ROOM = 1024
 const CLUSTER_SETTLE = 25
 /** How often the hold on the process is looked at again (waits and requests end by their own timers). */
 const HOLD_CHECK_INTERVAL = 100
-
-/** Batches remembered for de-duplication (see #twice). */
-const MAX_COPIES = 4096
 
 const RESOLVED = Promise.resolve()
 
@@ -63,6 +61,7 @@ export class NatsClient implements Connection, MemberHost {
   readonly #handlers: EngineHandlers
   readonly #seqs: Map<string, number>
   readonly #gaps: WireState['gaps']
+  readonly #inbound: Inbound
   readonly #dialer: Dialer
   #nc: NatsConnection | undefined
   readonly #interests = new Interests()
@@ -70,9 +69,6 @@ export class NatsClient implements Connection, MemberHost {
   readonly #listening = new Map<string, Interest>()
   readonly #serving = new Map<string, Interest>()
   readonly #members = new Map<string, GroupMember>()
-  readonly #replies: string
-  /** Batches that came on one of two matching subscriptions, waiting for their second copy. */
-  readonly #copies = new Set<string>()
   #draining: Promise<void> | undefined
   /** Messages queued so far, and how many of them a round trip proved at the server. */
   #queued = 0
@@ -91,9 +87,9 @@ export class NatsClient implements Connection, MemberHost {
     this.#seqs = state.seqs
     this.stats = state.stats
     this.#gaps = state.gaps
-    this.#replies = replyPrefix(node)
+    this.#inbound = new Inbound(state, handlers, replyPrefix(node), (signal) => this.#listening.has(signal))
     this.#outbox = new Outbox(nats, node, () => this.maxPayloadBytes)
-    this.#interests.subscribe(`${this.#replies}.*`, undefined, (msg) => this.#onReply(msg))
+    this.#interests.subscribe(`${replyPrefix(node)}.*`, undefined, (msg) => this.#inbound.reply(msg))
     this.#dialer = new Dialer(nats, options, {
       connected: (nc) => this.#connected(nc),
       lost: (error) => {
@@ -139,7 +135,7 @@ export class NatsClient implements Connection, MemberHost {
 
   listen(signal: string): void {
     if (this.#listening.has(signal)) return
-    this.#listening.set(signal, this.subscribe(signalFilter('e', signal), undefined, (msg) => this.#onEvent(msg, signal)))
+    this.#listening.set(signal, this.subscribe(signalFilter('e', signal), undefined, (msg) => this.#inbound.event(msg, signal)))
   }
 
   unlisten(signal: string): void {
@@ -151,7 +147,7 @@ export class NatsClient implements Connection, MemberHost {
   /** Responders of a signal form one queue group across nodes: NATS hands each request to one of them. */
   serve(signal: string): void {
     if (this.#serving.has(signal)) return
-    this.#serving.set(signal, this.subscribe(signalFilter('q', signal), 'responders', (msg) => this.#onRequest(msg)))
+    this.#serving.set(signal, this.subscribe(signalFilter('q', signal), 'responders', (msg) => this.#inbound.request(msg)))
   }
 
   unserve(signal: string): void {
@@ -159,18 +155,10 @@ export class NatsClient implements Connection, MemberHost {
     this.#serving.delete(signal)
   }
 
-  // ---- receiving ----
+  // ---- receiving (inbound.ts) ----
 
   decode(msg: WireMsg, count = true): EventMessage | undefined {
-    try {
-      const message = decodeEvent(msg)
-      if (count && message.kind === 'e') this.stats.received += message.payloads.length
-      return message
-    } catch (error) {
-      this.stats.malformed++
-      debug('dropped a malformed message on %s: %s', msg.subject, (error as Error).message)
-      return undefined
-    }
+    return this.#inbound.decode(msg, count)
   }
 
   deliver(message: EventMessage): void {
@@ -179,58 +167,6 @@ export class NatsClient implements Connection, MemberHost {
 
   deadLettered(): void {
     this.stats.deadLettered++
-  }
-
-  /** `listened`: the signal of the subscription it came on (`''`: every signal). */
-  #onEvent(msg: WireMsg, listened: string): void {
-    const message = this.decode(msg, false)
-    if (message === undefined || message.kind !== 'e') return
-    // With both `pyvent.e.*.>` and `pyvent.e.<signal>.>` subscribed, NATS sends each of the
-    // signal's messages once per subscription: the node takes the first copy only.
-    if (this.#listening.has(listened === '' ? message.signal : '') && this.#twice(message)) return
-    this.stats.received += message.payloads.length
-    this.#gaps.record(message.signal, message.node, message.seq, message.payloads.length)
-    this.stats.gaps = this.#gaps.gaps
-    this.stats.duplicates = this.#gaps.duplicates
-    this.#handlers.message(message)
-  }
-
-  /** Whether this batch came already, on the other of two subscriptions that both match it. */
-  #twice(message: EventMessage): boolean {
-    const key = `${message.node}\0${message.signal}\0${message.seq}`
-    if (this.#copies.delete(key)) return true
-    // Bounded: a copy that never comes (a subscription made or dropped meanwhile) ages out.
-    if (this.#copies.size >= MAX_COPIES) this.#copies.delete(this.#copies.keys().next().value as string)
-    this.#copies.add(key)
-    return false
-  }
-
-  #onRequest(msg: WireMsg): void {
-    if (msg.reply === undefined || msg.reply === '') {
-      this.stats.malformed++
-      debug('dropped a request without a reply subject on %s', msg.subject)
-      return
-    }
-    const message = this.decode(msg)
-    if (message !== undefined && message.kind === 'q') this.#handlers.message(message)
-  }
-
-  #onReply(msg: WireMsg): void {
-    const request = parseReplySubject(this.#replies, msg.subject)
-    if (request === undefined) {
-      this.stats.malformed++
-      return
-    }
-    if (isNoResponders(msg)) {
-      this.#handlers.message({ kind: 'r', topic: msg.subject, request, ok: false, value: undefined, noResponders: true })
-      return
-    }
-    try {
-      this.#handlers.message(decodeReply(msg, request))
-    } catch (error) {
-      this.stats.malformed++
-      debug('dropped a malformed reply: %s', (error as Error).message)
-    }
   }
 
   // ---- sending ----
