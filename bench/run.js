@@ -34,6 +34,7 @@ const {
   coldStart,
   groupRun
 } = require('./lib/measure')
+const { natsRows } = require('./lib/nats')
 
 const FULL = {
   reps: 3,
@@ -288,7 +289,8 @@ const ROWS = [
       })
     ]
   },
-  ...require('./lib/redis').rows(() => ({ runs, line, rate, micros }))
+  ...require('./lib/redis').rows(() => ({ runs, line, rate, micros })),
+  ...natsRows(runs, () => ({ line, rate, micros, spread }))
 ]
 
 function throughputLines(row, where, data, results) {

@@ -32,9 +32,10 @@
 // sh blocks run with bash and `set -e`, where `npx pyvent` runs dist/cli.js
 // (what npx runs once pyvent is installed). Every section gets a port of this
 // file's block as PYVENT_PORT (and as REDIS_PORT, for a section that starts a
-// redis-server of its own), and must free it (its relay gone) when it ends. A
-// section whose blocks run redis-server is skipped where it is not installed
-// (failed where CI is set).
+// redis-server of its own; a section that starts nats-server gets a pair more
+// as NATS_PORT, its client and cluster ports), and must free it (its relay
+// gone) when it ends. A section whose blocks run redis-server or nats-server is
+// skipped where that is not installed (failed where CI is set).
 // NODE_OPTIONS (tap's loaders), PYVENT_HOST and PYVENT_CURVE_KEYS are removed,
 // so blocks run as they would for a reader.
 import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process'
@@ -245,14 +246,15 @@ for (const block of blocks) {
 }
 
 /** The environment of every block: a reader's, with this section's port. */
-function environment(port: number): NodeJS.ProcessEnv {
+function environment(port: number, natsPort: number | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PYVENT_PORT: String(port),
     REDIS_PORT: String(port),
+    ...(natsPort === undefined ? {} : { NATS_PORT: String(natsPort) }),
     PYVENT_README_CLI: CLI,
-    // The node that runs this test, first: sh blocks call `node`.
-    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`
+    // The node that runs this test, first: sh blocks call `node`. Debian puts nats-server in /usr/sbin.
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}${delimiter}/usr/sbin`
   }
   delete env.NODE_OPTIONS
   delete env.PYVENT_HOST
@@ -403,7 +405,8 @@ t.test('the ts blocks compile with the project\'s TypeScript', async (t) => {
 /** Runs one section's blocks in order, with its background blocks up until the end. */
 async function runSection(t: Test, section: string, list: Block[]): Promise<void> {
   const port = ports.next()
-  const env = environment(port)
+  const natsPort = list.some((block) => /\bnats-server\b/.test(block.code)) ? ports.next() : undefined
+  const env = environment(port, natsPort)
   const background: { block: Block; runs: Run[] }[] = []
   try {
     for (const block of list) {
@@ -492,7 +495,11 @@ async function runSection(t: Test, section: string, list: Block[]): Promise<void
   )
 }
 
-const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
+/** The servers a section may start, and whether this machine has each. */
+const SERVERS = [
+  { name: 'redis-server', has: spawnSync('redis-server', ['--version']).error === undefined },
+  { name: 'nats-server', has: ['nats-server', '/usr/sbin/nats-server'].some((bin) => spawnSync(bin, ['--version']).error === undefined) }
+]
 const sections = new Map<string, Block[]>()
 for (const block of blocks) sections.set(block.section, [...(sections.get(block.section) ?? []), block])
 for (const [section, list] of sections) {
@@ -500,8 +507,9 @@ for (const [section, list] of sections) {
     for (const block of list) t.test(`${section}: ${label(block)}`, { skip: block.directive.skip }, async () => undefined)
     continue
   }
-  if (list.some((block) => block.directive.skip === undefined && /\bredis-server\b/.test(block.code)) && !hasRedis) {
-    const reason = 'needs redis-server (Debian package redis-server)'
+  const missing = SERVERS.find(({ name, has }) => !has && list.some((block) => block.directive.skip === undefined && new RegExp(`\\b${name}\\b`).test(block.code)))
+  if (missing !== undefined) {
+    const reason = `needs ${missing.name} (Debian package ${missing.name})`
     if (inCI()) t.fail(`${section}: ${reason}, and CI is set`)
     else t.test(section, { skip: reason }, async () => undefined)
     continue

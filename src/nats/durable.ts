@@ -1,0 +1,261 @@
+/**
+ * A durable work group on JetStream. The signal's events are kept in a stream
+ * (`pyvent_<hash of the signal>`, subjects `pyvent.e.<signal>.>`, at most
+ * `maxStreamLength` messages); the group is a durable pull consumer on it
+ * (explicit acks, `ack_wait` = `claimAfter`, `max_deliver` = `maxDeliveries + 1`).
+ * A member pulls only while it has room (`concurrency` unfinished events), acks
+ * a message once every event in it finished without error, and otherwise
+ * leaves it unacked, so JetStream hands it out again after `claimAfter`. A
+ * message whose last delivery failed, or that comes back once more because its
+ * members died each time, goes to the dead-letter stream (deadletters.ts) and
+ * is terminated.
+ *
+ * The unit JetStream delivers is a NATS message, which is one sender's batch
+ * (the events a node sent on the signal in one tick): a failed event is
+ * redelivered with its whole batch, so the others run again (at least once).
+ *
+ * @module
+ */
+import { createHash } from 'node:crypto'
+import createDebug from 'debug'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream'
+import type { EventMessage } from '../codec'
+import type { EngineHandlers, Membership } from '../engine'
+import type { ResolvedOptions } from '../options'
+import { deadLetter } from './deadletters'
+import { GroupMember, MemberHost } from './groups'
+import { JetStreamModule, loadJetStream } from './load'
+import { signalFilter } from './subjects'
+
+const debug = createDebug('pyvent:nats:durable')
+
+/** How long one pull waits for messages before it is made again. */
+const PULL_EXPIRES = 1000
+
+/** A short, valid JetStream name for `name` (stream and consumer names forbid `.`, `*`, `>`, whitespace and slashes). */
+export function jsName(prefix: string, name: string): string {
+  return prefix + createHash('sha256').update(name).digest('hex').slice(0, 24)
+}
+
+/** The stream of `signal`'s events. */
+export function streamName(signal: string): string {
+  return jsName('pyvent_', signal)
+}
+
+interface Open {
+  msg: JsMsg
+  message: EventMessage
+  /** Events of the message not finished yet. */
+  open: number
+  /** The first failure, and which events failed. */
+  error: unknown
+  failed: number[]
+}
+
+/** One member of a durable group. */
+export class DurableMember implements GroupMember {
+  #membership: Membership
+  readonly #host: MemberHost
+  readonly #options: ResolvedOptions
+  readonly #connection: () => NatsConnection | undefined
+  readonly #handlers: EngineHandlers
+  readonly #js: JetStreamModule
+  /** Messages handed over and not finished, by stream sequence. */
+  readonly #open = new Map<string, Open>()
+  #unfinished = 0
+  #pulling: ConsumerMessages | undefined
+  #wake: (() => void) | undefined
+  #running = false
+  #left = false
+  /** Set up once: the stream and the consumer exist. */
+  #setup: Promise<boolean> | undefined
+
+  constructor(membership: Membership, host: MemberHost, options: ResolvedOptions, connection: () => NatsConnection | undefined, handlers: EngineHandlers) {
+    this.#membership = membership
+    this.#host = host
+    this.#options = options
+    this.#connection = connection
+    this.#handlers = handlers
+    this.#js = loadJetStream(options.url as string)
+    if (connection() !== undefined) this.connected()
+  }
+
+  /** Resolves `true` once the stream and consumer exist (before which events of a `from: 'now'` group are not kept). */
+  ready(): Promise<boolean> {
+    return this.#setup ?? Promise.resolve(false)
+  }
+
+  connected(): void {
+    const nc = this.#connection()
+    if (nc === undefined || this.#left) return
+    this.#setup ??= this.#create(nc).catch((error: Error) => {
+      this.#setup = undefined
+      this.#handlers.error(new Error(`The durable group "${this.#membership.group}" of "${this.#membership.signal}" could not be set up on JetStream: ${error.message}`, { cause: error }))
+      return false
+    })
+    void this.#setup.then((ok) => {
+      if (ok) void this.#run()
+    })
+  }
+
+  async #create(nc: NatsConnection): Promise<boolean> {
+    const { signal, group, durable } = this.#membership
+    const settings = durable!
+    const jsm = await this.#js.jetstreamManager(nc)
+    const stream = streamName(signal)
+    await jsm.streams.add({
+      name: stream,
+      description: `pyvent events of signal ${JSON.stringify(signal)}`,
+      subjects: [signalFilter('e', signal)],
+      max_msgs: this.#options.maxStreamLength,
+      discard: this.#js.DiscardPolicy.Old
+    }).catch(async (error: Error) => {
+      // Another member made it first with the same name: use it as it is.
+      await jsm.streams.info(stream).catch(() => {
+        throw error
+      })
+    })
+    const name = jsName('g_', group)
+    await jsm.consumers.add(stream, {
+      durable_name: name,
+      description: `pyvent group ${JSON.stringify(group)}`,
+      ack_policy: this.#js.AckPolicy.Explicit,
+      ack_wait: settings.claimAfter * 1_000_000,
+      max_deliver: settings.maxDeliveries + 1,
+      deliver_policy: settings.from === 'start' ? this.#js.DeliverPolicy.All : this.#js.DeliverPolicy.New,
+      max_ack_pending: -1
+    }).catch(async (error: Error) => {
+      await jsm.consumers.info(stream, name).catch(() => {
+        throw error
+      })
+    })
+    debug('durable group %s of %s on stream %s, consumer %s', group, signal, stream, name)
+    return true
+  }
+
+  /** Pulls while this member has room and the group is joined. */
+  async #run(): Promise<void> {
+    if (this.#running) return
+    this.#running = true
+    try {
+      const nc = this.#connection()
+      if (nc === undefined) return
+      const { signal, group } = this.#membership
+      const consumer = await this.#js.jetstream(nc).consumers.get(streamName(signal), jsName('g_', group))
+      while (!this.#left) {
+        const room = this.#membership.capacity - this.#unfinished
+        if (room <= 0) {
+          await new Promise<void>((resolve) => (this.#wake = resolve))
+          continue
+        }
+        const messages = await consumer.fetch({ max_messages: room, expires: PULL_EXPIRES })
+        this.#pulling = messages
+        for await (const msg of messages) this.#receive(msg)
+        this.#pulling = undefined
+      }
+    } catch (error) {
+      if (!this.#left) {
+        debug('pulling stopped: %s', (error as Error).message)
+        this.#handlers.error(error as Error)
+      }
+    } finally {
+      this.#running = false
+    }
+  }
+
+  #receive(msg: JsMsg): void {
+    if (this.#left) {
+      // Pulled while leaving: back to the group at once.
+      settle(() => msg.nak())
+      return
+    }
+    const deliveries = msg.info.deliveryCount
+    const message = this.#host.decode(msg)
+    if (message === undefined || message.kind !== 'e') {
+      // Nothing any member could handle: stop it coming back.
+      settle(() => msg.term('malformed'))
+      return
+    }
+    const settings = this.#membership.durable!
+    if (deliveries > settings.maxDeliveries) {
+      // Its members died (or overran claimAfter) on every delivery: give it up without running it again.
+      void this.#bury(msg, message, message.payloads.map((_, i) => i), `Given up after ${settings.maxDeliveries} deliveries that were never finished (the member died or took longer than claimAfter each time).`, deliveries - 1)
+      return
+    }
+    const key = String(msg.seq)
+    this.#open.set(key, { msg, message, open: message.payloads.length, error: undefined, failed: [] })
+    this.#unfinished += message.payloads.length
+    const { topic, group } = this.#membership
+    this.#host.deliver({
+      ...message,
+      topic,
+      group,
+      receipts: message.payloads.map((_, i) => `${key}.${i}`),
+      deliveries: message.payloads.map(() => deliveries)
+    })
+  }
+
+  update(membership: Membership): void {
+    this.#membership = membership
+    this.#wake?.()
+  }
+
+  finished(receipt: string | undefined, error: unknown): void {
+    if (receipt === undefined) return
+    const [key, index] = receipt.split('.') as [string, string]
+    const open = this.#open.get(key)
+    if (open === undefined) return
+    this.#unfinished--
+    if (error !== undefined) {
+      open.error ??= error
+      open.failed.push(Number(index))
+    }
+    if (--open.open === 0) {
+      this.#open.delete(key)
+      if (open.failed.length === 0) settle(() => open.msg.ack())
+      else if (open.msg.info.deliveryCount >= this.#membership.durable!.maxDeliveries) void this.#bury(open.msg, open.message, open.failed, describe(open.error), open.msg.info.deliveryCount)
+      // Else left unacked: JetStream hands it out again after claimAfter.
+    }
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
+  }
+
+  async #bury(msg: JsMsg, message: EventMessage, indexes: number[], error: string, deliveries: number): Promise<void> {
+    const nc = this.#connection()
+    if (nc === undefined) return
+    // Storing the letter takes a round trip or two: keep JetStream from handing the message out meanwhile.
+    settle(() => msg.working())
+    try {
+      const { signal, group } = this.#membership
+      for (const i of indexes) {
+        await deadLetter(nc, this.#js, this.#options, { message, index: i, id: `${msg.seq}.${i}`, group, error, deliveries, signal })
+        this.#host.deadLettered()
+      }
+      msg.term(error.slice(0, 200))
+    } catch (failure) {
+      debug('could not dead-letter %s: %s', msg.seq, (failure as Error).message)
+    }
+  }
+
+  leave(): void {
+    this.#left = true
+    void this.#pulling?.close()
+    this.#wake?.()
+  }
+}
+
+/** An ack, nak or term: on a connection that closed meanwhile it fails, and JetStream hands the message out again. */
+function settle(action: () => void): void {
+  try {
+    action()
+  } catch (error) {
+    debug('could not settle a message: %s', (error as Error).message)
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`
+  return `Error: ${String(error)}`
+}

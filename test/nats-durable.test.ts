@@ -1,0 +1,155 @@
+// Durable work groups on JetStream (one nats-server with -js): acked only
+// after the handler succeeded, a dead member's events handed to another after
+// claimAfter, at most maxDeliveries attempts and then a dead letter with the
+// last error, concurrency as the most unfinished events a member pulls.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t, { type Test } from 'tap'
+import { Node, type NodeOptions } from '../dist/index.js'
+import { deadline, fixture, portBlock, spawnNode, until } from './helpers'
+import { natsRequirement, NatsServer, startServer } from './nats-cluster'
+import { requireSystem } from './requires'
+
+const ports = portBlock(__filename)
+
+function nodeOn(t: Test, url: string, extra: NodeOptions = {}): Node {
+  const node = new Node({ url, ...extra })
+  t.teardown(() => node.stop())
+  return node
+}
+
+if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
+  let server: NatsServer
+  t.before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pyvent-js-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    server = await startServer(t, ports, ['-js', '-sd', dir])
+  })
+
+  t.test('a failing event is retried up to maxDeliveries, then dead-lettered with its last error; the others are acked once', async (t) => {
+    const member = nodeOn(t, server.url)
+    member.on('error', () => undefined)
+    const attempts = new Map<string, number[]>()
+    member.connect(
+      'charge',
+      (payload, event) => {
+        const { id } = payload as unknown as { id: string }
+        attempts.set(id, [...(attempts.get(id) ?? []), event.seq])
+        if (id === 'bad') throw new RangeError(`card declined (attempt ${attempts.get(id)!.length})`)
+      },
+      { group: 'billing', durable: { claimAfter: 100, maxDeliveries: 3 } }
+    )
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    await sender.send('charge', { id: 'good' })
+    await new Promise((resolve) => setImmediate(resolve))
+    await sender.send('charge', { id: 'bad' })
+    await sender.flush()
+    await until(async () => (await member.stats()).deadLettered === 1, 10_000, 'the bad event to be dead-lettered')
+    t.equal(attempts.get('good')?.length, 1, 'the good event ran once and was acked')
+    t.equal(attempts.get('bad')?.length, 3, 'the bad one ran maxDeliveries times')
+    const letters = await member.deadLetters('charge', 'billing')
+    t.equal(letters.length, 1)
+    t.match(letters[0], { signal: 'charge', group: 'billing', sender: 'pyvent', payload: { id: 'bad' }, deliveries: 3, error: 'RangeError: card declined (attempt 3)', node: sender.nodeId })
+    t.ok(letters[0]!.deadAt >= letters[0]!.timestamp)
+    // Nothing comes back after the dead letter.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    t.equal(attempts.get('bad')?.length, 3, 'not delivered again after it was dead-lettered')
+  })
+
+  t.test("a dead member's unfinished event goes to another member after claimAfter", async (t) => {
+    const child = spawnNode(t, fixture('nats-durable-member.js'), ['parcel', 'couriers', '300'], { PYVENT_URL: server.url })
+    await child.line('READY')
+    const sender = nodeOn(t, server.url)
+    await sender.send('parcel', { n: 1 })
+    await sender.flush()
+    t.equal(await child.line(/^GOT/), 'GOT {"n":1}', 'the first member took it')
+    child.process.kill('SIGKILL')
+    await child.exit()
+    const survivor = nodeOn(t, server.url)
+    const got = deadline(
+      new Promise<[unknown, number]>((resolve) => {
+        survivor.connect('parcel', (payload) => resolve([payload, Date.now()]), { group: 'couriers', durable: { claimAfter: 300, maxDeliveries: 3 } })
+      }),
+      10_000,
+      'the redelivery'
+    )
+    const killed = Date.now()
+    const [payload] = await got
+    t.same(payload, { n: 1 }, 'handed to the surviving member')
+    t.ok(Date.now() - killed < 5000)
+  })
+
+  t.test('concurrency: a member has at most that many unfinished events', async (t) => {
+    const member = nodeOn(t, server.url)
+    let running = 0
+    let most = 0
+    let done = 0
+    const finish: (() => void)[] = []
+    member.connect(
+      'slow-job',
+      () => {
+        running++
+        most = Math.max(most, running)
+        return new Promise<void>((resolve) =>
+          finish.push(() => {
+            running--
+            done++
+            resolve()
+          })
+        )
+      },
+      { group: 'slow', concurrency: 2, durable: true }
+    )
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    for (let i = 0; i < 6; i++) {
+      await sender.send('slow-job', { i })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await sender.flush()
+    while (done < 6) {
+      await until(() => finish.length > 0, 5000, 'a running job')
+      t.ok(running <= 2)
+      finish.shift()!()
+    }
+    t.equal(most, 2, 'two at a time, never more')
+  })
+
+  t.test("from: 'start' reads what the stream kept before the group existed; 'now' does not", async (t) => {
+    const sender = nodeOn(t, server.url)
+    // A first durable group creates the signal's stream; events sent afterwards are kept.
+    const first = nodeOn(t, server.url)
+    first.connect('ledger', () => undefined, { group: 'first', durable: true })
+    await first.ready()
+    await sender.send('ledger', { n: 1 })
+    await sender.flush()
+    const late = nodeOn(t, server.url)
+    const fromStart = new Promise<unknown>((resolve) => late.connect('ledger', (payload) => resolve(payload), { group: 'auditors', durable: { from: 'start' } }))
+    t.same(await deadline(fromStart, 5000, 'the stored event'), { n: 1 })
+  })
+
+  t.test('maxStreamLength bounds what a signal\'s stream keeps', async (t) => {
+    const sender = nodeOn(t, server.url)
+    const first = nodeOn(t, server.url, { maxStreamLength: 3 })
+    first.connect('bounded', () => undefined, { group: 'first', durable: true })
+    await first.ready()
+    for (let n = 1; n <= 5; n++) {
+      await sender.send('bounded', { n })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await sender.flush()
+    const late = nodeOn(t, server.url, { maxStreamLength: 3 })
+    const got: unknown[] = []
+    const three = new Promise<void>((resolve) =>
+      late.connect('bounded', (payload) => {
+        got.push(payload)
+        if (got.length === 3) resolve()
+      }, { group: 'late', durable: { from: 'start' } })
+    )
+    await deadline(three, 5000, 'the kept events')
+    await late.flush()
+    t.same(got, [{ n: 3 }, { n: 4 }, { n: 5 }], 'only the newest three were kept')
+  })
+}
