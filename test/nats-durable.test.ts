@@ -58,6 +58,24 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     t.equal(attempts.get('bad')?.length, 3, 'not delivered again after it was dead-lettered')
   })
 
+  t.test('an event never finished within claimAfter is given up after maxDeliveries, without running it again', async (t) => {
+    const member = nodeOn(t, server.url)
+    let runs = 0
+    // Room for every delivery: each one starts while the earlier ones still hang.
+    member.connect('stuck', () => {
+      runs++
+      return new Promise(() => undefined)
+    }, { group: 'stuckers', concurrency: 10, durable: { claimAfter: 100, maxDeliveries: 3 } })
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    await sender.send('stuck', { id: 'forever' })
+    await sender.flush()
+    await until(async () => (await member.stats()).deadLettered === 1, 10_000, 'the stuck event to be given up')
+    t.equal(runs, 3, 'delivered maxDeliveries times, not once more')
+    const [letter] = await member.deadLetters('stuck', 'stuckers')
+    t.match(letter, { payload: { id: 'forever' }, deliveries: 3, error: /^Given up after 3 deliveries that were never finished/ })
+  })
+
   t.test("a dead member's unfinished event goes to another member after claimAfter", async (t) => {
     const child = spawnNode(t, fixture('nats-durable-member.js'), ['parcel', 'couriers', '300'], { PYVENT_URL: server.url })
     await child.line('READY')

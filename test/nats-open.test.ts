@@ -43,6 +43,25 @@ t.test('a missing client package: MissingDependencyError naming it', async (t) =
 })
 
 if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
+  t.test('no server: ready() says what did not answer and what to do; a node started first waits for its server', async (t) => {
+    const port = ports.next()
+    const alone = nodeOn(t, `nats://127.0.0.1:${port}`, { readyTimeout: 300 })
+    await t.rejects(alone.ready(), {
+      code: 'ERR_PYVENT_RELAY_UNREACHABLE',
+      message: `No NATS server answered at nats://127.0.0.1:${port} within 300 ms. Nothing accepts connections at nats://127.0.0.1:${port}: start nats-server there (for example \`nats-server -p 4222 -js\`) or fix the URL (option "url" or PYVENT_URL).`
+    })
+    const latePort = ports.next()
+    const early = nodeOn(t, `nats://127.0.0.1:${latePort}`, { readyTimeout: 20_000 })
+    // Teardown kills the server before it stops this node: that loss is expected.
+    early.on('error', () => undefined)
+    const got = new Promise((resolve) => early.connect('late-server', resolve))
+    const ready = early.ready()
+    await startServer(t, { next: () => latePort }, [], 'late')
+    await ready
+    await early.send('late-server', { ok: true })
+    t.same(await deadline(got, 5000, 'the event'), { ok: true })
+  })
+
   t.test('user and password: the right ones connect, wrong ones say what to check', async (t) => {
     const server = await startServer(t, ports, ['--user', 'alice', '--pass', 's3cret'])
     const good = nodeOn(t, server.url, { nats: { user: 'alice', pass: 's3cret' } })

@@ -161,6 +161,33 @@ if (requireSystem(t, natsRequirement('the NATS cluster test'))) {
     t.ok(counts.every((n) => n > 0), `every member got work: ${counts.join('/')}`)
   })
 
+  t.test('a durable group on the clustered JetStream: members on two servers, each event handled once', async (t) => {
+    const seen = new Map<number, number>()
+    const done = collector<number>()
+    const members = [0, 1].map((i) => {
+      const node = nodeOn(t, at(i))
+      node.connect(
+        'ledger-entry',
+        (payload) => {
+          const n = payload as unknown as number
+          seen.set(n, (seen.get(n) ?? 0) + 1)
+          done.push(n)
+        },
+        { group: 'bookkeepers', durable: true }
+      )
+      return node
+    })
+    await Promise.all(members.map((m) => m.ready()))
+    const sender = nodeOn(t, at(2))
+    for (let i = 0; i < 40; i++) {
+      await sender.send('ledger-entry', i)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await done.reach(40, 'all 40 entries', 15_000)
+    t.equal(seen.size, 40)
+    t.ok([...seen.values()].every((n) => n === 1), 'none handled twice')
+  })
+
   t.test('requests cross servers to one responder each; no responders known at once', async (t) => {
     const overheard: unknown[] = []
     const responders = [1, 2].map((i) => {
