@@ -54,9 +54,14 @@ export class Link {
     this.#hooks = hooks
   }
 
-  /** The client, made (and connecting) if there is none. */
+  /**
+   * The client, made (and connecting) if there is none. Throws once the link is
+   * closed: a late command (a claim or a group set-up still running) must not
+   * open a connection that would keep the process alive after stop().
+   */
   get client(): RedisClient {
     if (this.#client !== undefined) return this.#client
+    if (this.#closed) throw new Error('pyvent closed this Redis connection')
     let client: RedisClient | undefined
     let wasReady = false
     client = this.#make({
@@ -105,7 +110,7 @@ export class Link {
 
   /** Resolves once the client (made now if there is none) is ready. */
   whenReady(): Promise<void> {
-    if (this.client.isReady) return Promise.resolve()
+    if (this.#closed || this.client.isReady) return Promise.resolve()
     return new Promise((resolve) => this.#readyWaiters.push(resolve))
   }
 
@@ -135,6 +140,11 @@ export class Link {
     const client = this.#client
     this.#client = undefined
     if (client === undefined) return
+    // node-redis cannot destroy a client whose socket is still connecting: the
+    // socket it is making would stay open, and keep the process alive. Let it
+    // finish (or fail) first; unref'd meanwhile, so it holds nothing.
+    client.unref()
+    if (client.isOpen && !client.isReady) await settled(client)
     try {
       if (graceful && client.isReady) await client.close()
       else client.destroy()
@@ -142,4 +152,19 @@ export class Link {
       debug('close: %s', (error as Error).message)
     }
   }
+}
+
+/** Resolves once a connecting client is ready, has failed or has ended (or after the connect timeout). */
+function settled(client: RedisClient): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      for (const event of ['ready', 'error', 'end'] as const) client.off(event, done)
+      resolve()
+    }
+    const timer = setTimeout(done, CONNECT_TIMEOUT)
+    client.on('error', done)
+    client.on('ready', done)
+    client.on('end', done)
+  })
 }

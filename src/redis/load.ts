@@ -17,6 +17,7 @@ export interface RedisClient {
   pUnsubscribe(pattern: string): Promise<void>
   on(event: 'error', listener: (error: Error) => void): unknown
   on(event: 'ready' | 'end' | 'reconnecting', listener: () => void): unknown
+  off(event: 'error' | 'ready' | 'end', listener: (...args: never[]) => void): unknown
   ref(): void
   unref(): void
   close(): Promise<void>

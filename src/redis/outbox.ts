@@ -139,6 +139,7 @@ export class Outbox {
 
   /** Like {@link command}, but rejects on failure. */
   ask(args: string[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new Error('pyvent closed this Redis connection'))
     this.seal()
     this.inflight++
     return this.#link.client.sendCommand(args).finally(() => this.#done(0, 0))
