@@ -107,13 +107,16 @@ if (requireRedis(t, 'the Redis fault tests')) {
 
   t.test('a slow plain subscriber cut off by the output-buffer limit is reported, not silent', async (t) => {
     server.cli('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 0 0')
-    const child = spawnNode(t, fixture('slow-listener.js'), ['flood', '4000'], { PYVENT_URL: url })
+    const child = spawnNode(t, fixture('slow-listener.js'), ['flood'], { PYVENT_URL: url })
     await child.line('READY')
     const sender = new Node({ url })
     t.teardown(() => sender.stop())
     const pad = 'x'.repeat(1000)
+    // Far more than the kernel's socket buffers hold, while the listener reads nothing.
     for (let i = 0; i < 20000; i++) await sender.send('flood', { i, pad })
     await sender.flush()
+    child.process.stdin!.write('go\n')
+    await child.line('UNBLOCKED')
     t.equal(await child.line(/^LOST/), 'LOST ERR_PYVENT_CONNECTION_LOST', 'the listener hears it was cut off')
     // Once it is back, a later event shows how many it missed.
     let stats: { disconnects: number; gaps: number } | undefined
