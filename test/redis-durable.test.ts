@@ -119,6 +119,28 @@ if (requireRedis(t, 'the durable group tests')) {
     t.same(await filled(recent, 1, 'the new event'), [3])
   })
 
+  t.test('a durable member never holds more events than its concurrency', async (t) => {
+    const member = nodeOn(t)
+    let active = 0
+    let peak = 0
+    const done: number[] = []
+    member.connect(
+      'batch-job',
+      async ({ i }: { i: number }) => {
+        peak = Math.max(peak, ++active)
+        await new Promise((resolve) => setTimeout(resolve, 2))
+        active--
+        done.push(i)
+      },
+      { group: 'pool', concurrency: 3, durable: true }
+    )
+    await member.ready()
+    const sender = nodeOn(t)
+    for (let i = 0; i < 30; i++) await sender.send('batch-job', { i })
+    t.same((await filled(done, 30, 'every job')).slice().sort((a, b) => a - b), [...Array(30).keys()], 'each once')
+    t.ok(peak <= 3 && peak > 1, `at most 3 at a time (peak ${peak})`)
+  })
+
   t.test('maxStreamLength bounds the stream', async (t) => {
     const member = nodeOn(t)
     member.connect('ticks', () => undefined, { group: 'meter', durable: true })

@@ -75,15 +75,48 @@ if (requireRedis(t, 'the Redis fault tests')) {
     t.equal(new Set(plain).size + stats.gaps, 110, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
   })
 
+  t.test('a node idle through a server restart requests and listens again afterwards', async (t) => {
+    const responder = new Node({ url })
+    const idle = new Node({ url })
+    t.teardown(async () => {
+      await Promise.all([responder.stop(), idle.stop()])
+    })
+    responder.on('error', () => undefined)
+    idle.on('error', () => undefined)
+    responder.respond('double', (n: number) => n * 2)
+    await responder.ready()
+    t.equal(await idle.request('double', 2), 4)
+    await server.stop()
+    await server.start()
+    // The responder listens, so it reconnects at once; the idle node only when used again.
+    await responder.ready()
+    t.equal(await idle.request('double', 21, { timeout: 10_000 }), 42, 'the reply reaches a requester whose connections were made again')
+    const got: number[] = []
+    idle.connect('after-restart', (n: number) => void got.push(n))
+    await idle.ready()
+    await responder.send('after-restart', 7)
+    await deadline(
+      (async () => {
+        while (got.length === 0) await new Promise((resolve) => setImmediate(resolve))
+      })(),
+      10_000,
+      'an event after the restart'
+    )
+    t.same(got, [7])
+  })
+
   t.test('a slow plain subscriber cut off by the output-buffer limit is reported, not silent', async (t) => {
     server.cli('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 64kb 0 0')
-    const child = spawnNode(t, fixture('slow-listener.js'), ['flood', '4000'], { PYVENT_URL: url })
+    const child = spawnNode(t, fixture('slow-listener.js'), ['flood'], { PYVENT_URL: url })
     await child.line('READY')
     const sender = new Node({ url })
     t.teardown(() => sender.stop())
     const pad = 'x'.repeat(1000)
+    // Far more than the kernel's socket buffers hold, while the listener reads nothing.
     for (let i = 0; i < 20000; i++) await sender.send('flood', { i, pad })
     await sender.flush()
+    child.process.stdin!.write('go\n')
+    await child.line('UNBLOCKED')
     t.equal(await child.line(/^LOST/), 'LOST ERR_PYVENT_CONNECTION_LOST', 'the listener hears it was cut off')
     // Once it is back, a later event shows how many it missed.
     let stats: { disconnects: number; gaps: number } | undefined

@@ -62,6 +62,20 @@ if (requireRedis(t, 'the Redis engine tests')) {
     await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No Redis server answered at redis:\/\/user:\*\*\*@127\.0\.0\.1:\d+ within 500 ms\. Redis refused the connection \("WRONGPASS.*check the user name and password/ })
   })
 
+  t.test('options that mean something on the relay only draw one warning, and are ignored', async (t) => {
+    const warnings: Error[] = []
+    const onWarning = (warning: Error): void => void warnings.push(warning)
+    process.on('warning', onWarning)
+    t.teardown(() => void process.off('warning', onWarning))
+    const node = nodeOn(t, { port: 1, delivery: 'drop' })
+    await node.ready()
+    await new Promise((resolve) => setImmediate(resolve))
+    const ignored = warnings.filter((warning) => (warning as { code?: string }).code === 'PYVENT_IGNORED_OPTION')
+    t.equal(ignored.length, 1)
+    t.match(ignored[0]?.message, 'Options "port", "delivery" have no effect on the redis engine')
+    t.equal(node.isServer(), false, 'no relay')
+  })
+
   t.test('names Redis could read as patterns or split: exact delivery, and Any hears each event once', async (t) => {
     const signals = ['a*', 'a?', 'a[bc]', 'a.b', 'with space', 'çå日本 ✓', '*', 'a\\*']
     const decoys = ['ab', 'ax', 'ab', 'aXb', 'with', 'çå', 'x', 'a\\b']

@@ -143,17 +143,27 @@ export class RedisConnection implements Connection {
     this.#stats.sent++
     const seq = this.#outbox.nextSeq(requestTopic(signal))
     const message = eventBody(eventHead(sender, this.#node, Date.now(), id), seq, [json])
-    void this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1).then((heard) => {
-      if (heard !== 0 || this.#closed) return
-      this.#handlers.message({
-        kind: 'r',
-        topic: replyChannel(this.#node),
-        request: id,
-        ok: false,
-        value: { name: 'NoRespondersError', message: `No responder for "${signal}".` },
-        noResponders: true
+    const send = (): Promise<void> =>
+      this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1).then((heard) => {
+        if (heard !== 0 || this.#closed) return
+        this.#handlers.message({
+          kind: 'r',
+          topic: replyChannel(this.#node),
+          request: id,
+          ok: false,
+          value: { name: 'NoRespondersError', message: `No responder for "${signal}".` },
+          noResponders: true
+        })
       })
-    })
+    const subscriber = this.#subscriptions.link
+    // A subscriber connection given up while nothing needed it (the server went away
+    // meanwhile) is made again, with the reply channel, before the request may be answered.
+    if (subscriber.exists) void send()
+    else
+      void subscriber
+        .whenReady()
+        .then(() => this.#subscriptions.settled())
+        .then(send)
     this.#updateRef()
   }
 
@@ -331,11 +341,12 @@ export class RedisConnection implements Connection {
 
   async close(flushed: boolean): Promise<void> {
     if (this.#closed) return
+    // Members first: a durable member's last acknowledgements go out before the outbox closes.
+    for (const member of this.#members.values()) member.leave()
+    this.#members.clear()
     this.#outbox.close(flushed)
     this.#closed = true
     clearInterval(this.#timer)
-    for (const member of this.#members.values()) member.leave()
-    this.#members.clear()
     await Promise.all([...this.#links].map((link) => link.close(flushed && link === this.#pub)))
     debug('closed')
   }

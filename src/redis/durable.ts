@@ -66,6 +66,12 @@ export class DurableMember {
   /** Entries delivered more than once: their stored error is removed when they succeed. */
   readonly #retried = new Set<string>()
   #acks: string[] = []
+  /**
+   * Entries this member owns but has no room for yet: a read or a claim that
+   * came back while the other filled the room. Handed out as room frees, so the
+   * member never holds more than its concurrency.
+   */
+  #backlog: [id: string, fields: string[] | null, deliveries: number][] = []
   #wake: (() => void) | undefined
   readonly #timer: NodeJS.Timeout
   #claiming = false
@@ -99,6 +105,7 @@ export class DurableMember {
 
   update(membership: Membership): void {
     this.membership = membership
+    this.#drain()
     this.#wakeReader()
   }
 
@@ -111,7 +118,16 @@ export class DurableMember {
     } else {
       void this.#context.outbox.command(['HSET', this.#errors, receipt, describe(error)])
     }
+    this.#drain()
     this.#wakeReader()
+  }
+
+  /** Hands out owned entries waiting for room. */
+  #drain(): void {
+    while (this.#room > 0 && this.#backlog.length > 0 && !this.#left) {
+      const [id, fields, deliveries] = this.#backlog.shift()!
+      if (!this.#inHand.has(id)) this.#deliver(id, fields, deliveries)
+    }
   }
 
   /** One XACK per tick for every entry finished in it. */
@@ -126,6 +142,8 @@ export class DurableMember {
 
   leave(): void {
     this.#left = true
+    // What waited for room stays pending at Redis, for another member to claim.
+    this.#backlog = []
     clearInterval(this.#timer)
     this.#flushAcks()
     this.#wakeReader()
@@ -145,7 +163,8 @@ export class DurableMember {
   async #read(): Promise<void> {
     const { group } = this.membership
     while (!this.#left) {
-      if (this.#room <= 0) {
+      this.#drain()
+      if (this.#room <= 0 || this.#backlog.length > 0) {
         await new Promise<void>((resolve) => (this.#wake = resolve))
         continue
       }
@@ -165,6 +184,10 @@ export class DurableMember {
       let run: Run | undefined
       for (const [, entries] of reply as [string, Entry[]][]) {
         for (const [id, fields] of entries) {
+          if (this.#room <= 0) {
+            this.#backlog.push([id, fields, 1])
+            continue
+          }
           const event = this.#take(id, fields, 1)
           if (event === undefined) continue
           // Entries that continue one sender's batch travel to the node as one message, as a batch does.
@@ -220,7 +243,8 @@ export class DurableMember {
       for (const [id, fields, deliveries] of claimed) {
         // Still running here (a slow handler): it stays with this member.
         if (this.#inHand.has(id)) continue
-        this.#deliver(id, fields, deliveries)
+        if (this.#room > 0) this.#deliver(id, fields, deliveries)
+        else this.#backlog.push([id, fields, deliveries])
       }
     } finally {
       this.#claiming = false
