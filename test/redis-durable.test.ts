@@ -141,6 +141,16 @@ if (requireRedis(t, 'the durable group tests')) {
     t.ok(peak <= 3 && peak > 1, `at most 3 at a time (peak ${peak})`)
   })
 
+  t.test('a process whose durable member stops right after ready() exits by itself', async (t) => {
+    // node-redis cannot destroy a connection still being made: a stop() during the
+    // member's reader connection once left that socket open and the process alive.
+    for (let i = 0; i < 5; i++) {
+      const child = spawnNode(t, fixture('durable-stop.js'), ['stop-soon', `g${i}`], env)
+      t.equal(await child.line(/^STOPPED/), 'STOPPED true')
+      t.equal(await child.exit(10_000), 0, `run ${i + 1}: the process exited by itself`)
+    }
+  })
+
   t.test('maxStreamLength bounds the stream', async (t) => {
     const member = nodeOn(t)
     member.connect('ticks', () => undefined, { group: 'meter', durable: true })
