@@ -55,14 +55,15 @@ export class AbortError extends PyventError {
 }
 
 /**
- * No pyvent relay answered at the configured address in time: nothing is
- * listening there and this node may not host the relay, or another program
- * (one that does not speak pyvent) holds the port.
+ * No pyvent relay (or, with a URL, no Redis or NATS server) answered at the
+ * configured address in time: nothing is listening there and this node may not
+ * host the relay, or another program (one that does not speak pyvent) holds
+ * the port.
  */
 export class RelayUnreachableError extends PyventError {
-  /** The host the node tried. */
+  /** The host the node tried (on Redis or NATS: the first server of the URL). */
   readonly host: string
-  /** The relay's publisher port (its pull port is `port + 1`). */
+  /** The relay's publisher port (its pull port is `port + 1`), or the server's port. */
   readonly port: number
 
   constructor(message: string, host: string, port: number) {

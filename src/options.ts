@@ -261,3 +261,19 @@ function checkNatsAuth(value: unknown): NatsAuthOptions | undefined {
   }
   return { ...(value as NatsAuthOptions) }
 }
+
+/** Default ports of the URL schemes. */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'redis:': 6379, 'rediss:': 6379, 'nats:': 4222, 'tls:': 4222 }
+
+/** The host and port a node reaches: the relay's, or the first server of its URL. */
+export function addressOf(options: Pick<ResolvedOptions, 'url' | 'host' | 'port'>): { host: string; port: number } {
+  if (options.url === undefined) return { host: options.host, port: options.port }
+  const first = options.url.split(',')[0] as string
+  const scheme = /^[a-z]+:/i.exec(first)?.[0].toLowerCase() ?? ''
+  try {
+    const url = new URL(first.includes('://') ? first : `${scheme}//${first}`)
+    return { host: url.hostname, port: url.port === '' ? (DEFAULT_PORTS[scheme] ?? 0) : Number(url.port) }
+  } catch {
+    return { host: first, port: DEFAULT_PORTS[scheme] ?? 0 }
+  }
+}

@@ -10,7 +10,7 @@ import createDebug from 'debug'
 import type { EventMessage, ReplyMessage } from './codec'
 import type { Connection, Engine, RelayCounters, RelayHosting, WireState } from './engine'
 import { RelayUnreachableError, StoppedError, TimeoutError } from './errors'
-import type { ResolvedOptions } from './options'
+import { addressOf, ResolvedOptions } from './options'
 
 const debug = createDebug('pyvent:node')
 
@@ -119,7 +119,8 @@ export class Session {
     }
     if (!this.live) throw new StoppedError('The node was stopped before it was ready.')
     const hint = await engine.diagnose(options)
-    throw new RelayUnreachableError(`No ${engine.describe(options)} within ${options.readyTimeout} ms. ${hint}`, options.host, options.port)
+    const { host, port } = addressOf(options)
+    throw new RelayUnreachableError(`No ${engine.describe(options)} within ${options.readyTimeout} ms. ${hint}`, host, port)
   }
 
   /** The first readiness of this session, shared by every caller. */

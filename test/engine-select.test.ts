@@ -2,7 +2,7 @@
 // Needs no server: the URL engines' own tests start theirs.
 import t from 'tap'
 import { Node, UnsupportedError } from '../dist/index.js'
-import { resolveOptions } from '../dist/options.js'
+import { addressOf, resolveOptions } from '../dist/options.js'
 import { portBlock } from './helpers'
 
 const ports = portBlock(__filename)
@@ -58,4 +58,21 @@ t.test('an option the engine ignores is warned about once per process', async (t
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(warnings.length, 1, 'one warning for two nodes with the same ignored option')
   t.match(warnings[0]?.message, /"maxStreamLength" has no effect on the relay engine/)
+})
+
+t.test('an unreachable server is named by its URL, and the error carries its host and port', async (t) => {
+  t.same(addressOf(resolveOptions({ url: 'redis://:pw@cache.internal/2' }, {})), { host: 'cache.internal', port: 6379 })
+  t.same(addressOf(resolveOptions({ url: 'nats://a.example:4333,nats://b.example:4444' }, {})), { host: 'a.example', port: 4333 })
+  t.same(addressOf(resolveOptions({ url: 'tls://n.example' }, {})), { host: 'n.example', port: 4222 })
+  t.same(addressOf(resolveOptions({ port: 50100 }, {})), { host: '127.0.0.1', port: 50100 })
+  // Nothing listens on this port: a portBlock port this file never binds.
+  const port = ports.next()
+  const node = new Node({ url: `redis://user:secret@127.0.0.1:${port}`, readyTimeout: 300 })
+  t.teardown(() => node.stop())
+  await t.rejects(node.ready(), {
+    name: 'RelayUnreachableError',
+    host: '127.0.0.1',
+    port,
+    message: new RegExp(`^No Redis server answered at redis://user:\\*\\*\\*@127\\.0\\.0\\.1:${port} within 300 ms\\.`)
+  })
 })
