@@ -154,3 +154,36 @@ export function listenerAndSender(t: Test, port: number, senderOptions: { linger
   })
   return { listener, sender }
 }
+
+const pushWaiters = new WeakMap<unknown[], Set<() => void>>()
+
+/**
+ * Resolves with `list` once it holds `count` items. Woken by the list's own
+ * `push` (which it wraps once), never by polling; rejects after `ms`.
+ */
+export function filled<T>(list: T[], count: number, what: string, ms = 20_000): Promise<T[]> {
+  let waiters = pushWaiters.get(list)
+  if (waiters === undefined) {
+    const wake = (waiters = new Set())
+    pushWaiters.set(list, wake)
+    list.push = function (this: T[], ...items: T[]): number {
+      const length = Array.prototype.push.apply(this, items)
+      for (const waiter of [...wake]) waiter()
+      return length
+    }
+  }
+  const wake = waiters
+  return deadline(
+    new Promise<T[]>((resolve) => {
+      const check = (): void => {
+        if (list.length < count) return
+        wake.delete(check)
+        resolve(list)
+      }
+      wake.add(check)
+      check()
+    }),
+    ms,
+    what
+  )
+}

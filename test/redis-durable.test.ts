@@ -3,7 +3,7 @@
 // dead-lettered, replay from the start or from now, bounded streams.
 import t, { Test } from 'tap'
 import { Node, NodeOptions, PyventEvent } from '../dist/index.js'
-import { deadline, fixture, portBlock, spawnNode, until } from './helpers'
+import { deadline, fixture, portBlock, spawnNode, until, filled } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
 const port = portBlock(__filename).next()
@@ -16,16 +16,6 @@ function nodeOn(t: Test, options: NodeOptions = {}): Node {
   return node
 }
 
-async function filled<T>(list: T[], count: number, what: string): Promise<T[]> {
-  await deadline(
-    (async () => {
-      while (list.length < count) await new Promise((resolve) => setImmediate(resolve))
-    })(),
-    20_000,
-    what
-  )
-  return list
-}
 
 if (requireRedis(t, 'the durable group tests')) {
   let server: RedisServer

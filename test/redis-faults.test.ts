@@ -4,22 +4,12 @@
 // nothing; what plain pub/sub lost is reported, never silent.
 import t from 'tap'
 import { Node } from '../dist/index.js'
-import { deadline, fixture, portBlock, spawnNode } from './helpers'
+import { deadline, fixture, portBlock, spawnNode, filled } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
 const port = portBlock(__filename).next()
 const url = `redis://127.0.0.1:${port}`
 
-async function filled<T>(list: T[], count: number, what: string): Promise<T[]> {
-  await deadline(
-    (async () => {
-      while (list.length < count) await new Promise((resolve) => setImmediate(resolve))
-    })(),
-    30_000,
-    what
-  )
-  return list
-}
 
 if (requireRedis(t, 'the Redis fault tests')) {
   let server: RedisServer

@@ -4,7 +4,7 @@
 import t, { Test } from 'tap'
 import { Any, Node, NodeOptions } from '../dist/index.js'
 import { join } from 'node:path'
-import { deadline, fixture, portBlock, spawnNode, spawnProcess, until } from './helpers'
+import { deadline, fixture, portBlock, spawnNode, spawnProcess, until, filled } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
 const ports = portBlock(__filename)
@@ -17,17 +17,6 @@ function nodeOn(t: Test, options: NodeOptions = {}): Node {
   return node
 }
 
-/** Resolves once `list` holds `count` items. */
-async function filled<T>(list: T[], count: number, what: string): Promise<T[]> {
-  await deadline(
-    (async () => {
-      while (list.length < count) await new Promise((resolve) => setImmediate(resolve))
-    })(),
-    20_000,
-    what
-  )
-  return list
-}
 
 t.test('without the redis package: MissingDependencyError naming it, with the password masked', async (t) => {
   const secretUrl = `redis://user:secret@127.0.0.1:${port}/0`
