@@ -51,6 +51,13 @@ export class Client implements Connection {
   /** How many of the messages queued in the outbox a returned probe proved forwarded. */
   #forwarded = 0
   #receiving = false
+  /**
+   * The heartbeat unsubscription of a receive loop that just ended, held back one
+   * turn of the event loop: a loop that starts again before it runs (the next
+   * request of a caller that makes them one after another) keeps the subscription
+   * instead of sending the relay an unsubscription and a subscription per request.
+   */
+  #heartbeatDrop: NodeJS.Immediate | undefined
   #closed = false
 
   /** The largest body the relay takes, once it has said so (in its heartbeats and probe answers). */
@@ -208,7 +215,10 @@ export class Client implements Connection {
     const sub = this.#sub
     // Heartbeats only while reading: a node that does not read must not let them
     // pile up in its queue, or a lossless relay would end up waiting for it.
-    sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
+    if (this.#heartbeatDrop !== undefined) {
+      clearImmediate(this.#heartbeatDrop)
+      this.#heartbeatDrop = undefined
+    } else sub.subscribe(topicFrame(HEARTBEAT_TOPIC))
     let heard = Date.now()
     let idle = 0
     let taken = 0
@@ -241,8 +251,13 @@ export class Client implements Connection {
       heard = Date.now()
       this.#handle(frames)
     }
-    if (!this.#closed) sub.unsubscribe(topicFrame(HEARTBEAT_TOPIC))
+    if (!this.#closed) this.#heartbeatDrop = setImmediate(this.#dropHeartbeat)
     this.#receiving = false
+  }
+
+  readonly #dropHeartbeat = (): void => {
+    this.#heartbeatDrop = undefined
+    if (!this.#closed) this.#sub.unsubscribe(topicFrame(HEARTBEAT_TOPIC))
   }
 
   #silent(): void {
@@ -325,6 +340,8 @@ export class Client implements Connection {
   close(flushed: boolean): void {
     if (this.#closed) return
     this.#closed = true
+    clearImmediate(this.#heartbeatDrop)
+    this.#heartbeatDrop = undefined
     if (!flushed) this.#push.linger = 0
     this.#push.close()
     this.#sub.close()
