@@ -162,6 +162,11 @@ const pushWaiters = new WeakMap<unknown[], Set<() => void>>()
  * `push` (which it wraps once), never by polling; rejects after `ms`.
  */
 export function filled<T>(list: T[], count: number, what: string, ms = 20_000): Promise<T[]> {
+  return pushedUntil(list, () => list.length >= count, what, ms)
+}
+
+/** Resolves with `list` once `done()` holds, checked now and after each push to `list`; rejects after `ms`. */
+export function pushedUntil<T>(list: T[], done: () => boolean, what: string, ms = 20_000): Promise<T[]> {
   let waiters = pushWaiters.get(list)
   if (waiters === undefined) {
     const wake = (waiters = new Set())
@@ -176,7 +181,7 @@ export function filled<T>(list: T[], count: number, what: string, ms = 20_000): 
   return deadline(
     new Promise<T[]>((resolve) => {
       const check = (): void => {
-        if (list.length < count) return
+        if (!done()) return
         wake.delete(check)
         resolve(list)
       }
@@ -185,5 +190,5 @@ export function filled<T>(list: T[], count: number, what: string, ms = 20_000): 
     }),
     ms,
     what
-  )
+  ).finally(() => wake.clear())
 }
