@@ -4,7 +4,7 @@
 import t, { Test } from 'tap'
 import { Any, Node, NodeOptions } from '../dist/index.js'
 import { join } from 'node:path'
-import { deadline, fixture, portBlock, spawnNode, spawnProcess, until, filled } from './helpers'
+import { deadline, fixture, portBlock, spawnNode, spawnProcess, until, filled, pushedUntil } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
 const ports = portBlock(__filename)
@@ -83,13 +83,7 @@ if (requireRedis(t, 'the Redis engine tests')) {
     for (const decoy of decoys) await sender.send(decoy, {}, { sender: 's' })
     await sender.send('zz-end', {})
     const total = signals.length * senders.length + decoys.length + 1
-    await deadline(
-      (async () => {
-        while (!any.includes('zz-end|pyvent')) await new Promise((resolve) => setImmediate(resolve))
-      })(),
-      20_000,
-      'the end marker on Any'
-    )
+    await pushedUntil(any, () => any.includes('zz-end|pyvent'), 'the end marker on Any')
     for (const signal of signals) t.same(exact.get(signal), senders, `"${signal}" got its own events only, once each`)
     t.equal(any.length, total, 'Any heard each event once, although the node also listens to the signal itself')
     t.same(any.slice(0, senders.length), senders.map((name) => `a*|${name}`))
@@ -102,6 +96,7 @@ if (requireRedis(t, 'the Redis engine tests')) {
     const members = [nodeOn(t), nodeOn(t)]
     const capacity = [2, 1]
     const handled: number[][] = [[], []]
+    const finished: number[] = []
     const active = [0, 0]
     const peak = [0, 0]
     members.forEach((member, index) => {
@@ -113,6 +108,7 @@ if (requireRedis(t, 'the Redis engine tests')) {
           await new Promise((resolve) => setTimeout(resolve, 3))
           active[index]!--
           handled[index]!.push(i)
+          finished.push(i)
         },
         { group: 'workers', concurrency: capacity[index] }
       )
@@ -124,14 +120,7 @@ if (requireRedis(t, 'the Redis engine tests')) {
     const sender = nodeOn(t)
     for (let i = 0; i < 40; i++) await sender.send('job', { i })
     await filled(all, 40, 'the plain listener to get every event')
-    const done = (): number => handled[0]!.length + handled[1]!.length
-    await deadline(
-      (async () => {
-        while (done() < 40) await new Promise((resolve) => setImmediate(resolve))
-      })(),
-      20_000,
-      'the group to handle every event'
-    )
+    await filled(finished, 40, 'the group to handle every event')
     t.same([...handled[0]!, ...handled[1]!].sort((a, b) => a - b), [...Array(40).keys()], 'each event handled exactly once')
     t.ok(peak[0]! <= 2 && peak[1]! <= 1, `within each member's concurrency (peaks ${peak.join(', ')})`)
     t.ok(handled[0]!.length > 0 && handled[1]!.length > 0, `both members took a share (${handled[0]!.length} and ${handled[1]!.length})`)
