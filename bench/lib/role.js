@@ -75,4 +75,22 @@ function spin(micros) {
   while (performance.now() < end);
 }
 
-module.exports = { emit, runRole, usage, Meter, spin }
+/**
+ * The `go` of a requester role: `warmup + count` requests to `signal` one after
+ * another through `node.request`, each timed; the warm-up ones are not counted.
+ */
+function timedRequests(node, signal) {
+  const { performance } = require('node:perf_hooks')
+  const { makeEvent, latencySummary } = require('./shared')
+  return async ({ warmup, count }) => {
+    const samples = []
+    for (let k = 0; k < warmup + count; k++) {
+      const start = performance.now()
+      await node.request(signal, makeEvent(k))
+      if (k >= warmup) samples.push(performance.now() - start)
+    }
+    return { ...latencySummary(samples), ...usage() }
+  }
+}
+
+module.exports = { emit, runRole, usage, Meter, spin, timedRequests }

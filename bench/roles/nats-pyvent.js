@@ -2,8 +2,8 @@
 // pyvent on NATS: the same roles as the raw baselines (nats-raw.js), through a Node.
 const { performance } = require('node:perf_hooks')
 const { Node } = require('pyvent')
-const { makeEvent, latencySummary } = require('../lib/shared')
-const { runRole, usage, Meter } = require('../lib/role')
+const { makeEvent } = require('../lib/shared')
+const { runRole, usage, Meter, timedRequests } = require('../lib/role')
 const { untilCount } = require('../lib/nats')
 
 const SIGNAL = 'order-food'
@@ -46,16 +46,6 @@ runRole({
   async requester({ url }) {
     const node = new Node({ url })
     await node.ready()
-    return {
-      async go({ warmup, count }) {
-        const samples = []
-        for (let k = 0; k < warmup + count; k++) {
-          const start = performance.now()
-          await node.request(RPC, makeEvent(k))
-          if (k >= warmup) samples.push(performance.now() - start)
-        }
-        return { ...latencySummary(samples), ...usage() }
-      }
-    }
+    return { go: timedRequests(node, RPC) }
   }
 })

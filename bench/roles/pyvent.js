@@ -2,8 +2,8 @@
 // pyvent roles. Which process hosts the relay is the orchestrator's choice, through `host`.
 const { performance } = require('node:perf_hooks')
 const { Node } = require('pyvent')
-const { makeEvent, latencySummary } = require('../lib/shared')
-const { emit, runRole, usage, Meter, spin } = require('../lib/role')
+const { makeEvent } = require('../lib/shared')
+const { emit, runRole, usage, Meter, spin, timedRequests } = require('../lib/role')
 
 const SIGNAL = 'order-food'
 const RPC = 'echo'
@@ -115,16 +115,6 @@ runRole({
   async requester(config) {
     const node = await startNode(config)
     await node.ready()
-    return {
-      async go({ warmup, count }) {
-        const samples = []
-        for (let k = 0; k < warmup + count; k++) {
-          const start = performance.now()
-          await node.request(RPC, makeEvent(k))
-          if (k >= warmup) samples.push(performance.now() - start)
-        }
-        return { ...latencySummary(samples), ...usage() }
-      }
-    }
+    return { go: timedRequests(node, RPC) }
   }
 })

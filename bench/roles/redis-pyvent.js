@@ -2,8 +2,8 @@
 // pyvent on the Redis engine (config.url): the same roles as pyvent.js, and a durable group member.
 const { performance } = require('node:perf_hooks')
 const { Node } = require('pyvent')
-const { makeEvent, latencySummary } = require('../lib/shared')
-const { runRole, usage, Meter } = require('../lib/role')
+const { makeEvent } = require('../lib/shared')
+const { runRole, usage, Meter, timedRequests } = require('../lib/role')
 
 const SIGNAL = 'order-food'
 const RPC = 'echo'
@@ -75,16 +75,6 @@ runRole({
 
   async requester(config) {
     const node = await startNode(config)
-    return {
-      async go({ warmup, count }) {
-        const samples = []
-        for (let k = 0; k < warmup + count; k++) {
-          const start = performance.now()
-          await node.request(RPC, makeEvent(k))
-          if (k >= warmup) samples.push(performance.now() - start)
-        }
-        return { ...latencySummary(samples), ...usage() }
-      }
-    }
+    return { go: timedRequests(node, RPC) }
   }
 })
