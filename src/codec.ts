@@ -18,7 +18,7 @@
  */
 import { isUtf8 } from 'node:buffer'
 import { ProtocolError } from './errors'
-import { MAX_TOPIC_BYTES, parseGroupTopic, parseRequestTopic, parseResponderTopic, RESERVED_PREFIX, topicFrame } from './topics'
+import { MAX_TOPIC_BYTES, parseGroupTopic, parseRequestTopic, parseResponderTopic, REPLY_PREFIX, RESERVED_PREFIX, topicFrame } from './topics'
 
 /** The protocol version this codec writes and the only one it reads. */
 export const PROTOCOL_VERSION = 1
@@ -75,8 +75,20 @@ export interface ControlMessage {
   limit?: number
 }
 
+/**
+ * The relay's flow control for one sending node, on its reply topic: stop
+ * sending for `hold` milliseconds (renewed while the relay still holds too many
+ * of its messages for a slow listener), or, with `hold` 0, go on at once.
+ */
+export interface FlowMessage {
+  kind: 'x'
+  topic: string
+  /** How long the node may wait before it sends again, in milliseconds; 0 to go on now. */
+  hold: number
+}
+
 /** Any decoded message. */
-export type Message = EventMessage | ReplyMessage | ControlMessage
+export type Message = EventMessage | ReplyMessage | ControlMessage | FlowMessage
 
 /** Frames as they go to a socket (strings are sent as UTF-8) or come from one (always Buffers). */
 export type Frames = (Buffer | string)[]
@@ -145,6 +157,11 @@ export function encodeControl(kind: 'p' | 'h', topic: string, fields?: ControlFi
   return [topicFrame(topic), JSON.stringify({ v: PROTOCOL_VERSION, k: kind, m: limit }), EMPTY_BODY]
 }
 
+/** Builds the relay's flow control for the node whose reply topic is `topic`: hold for `hold` ms, or go on (0). */
+export function encodeFlow(topic: string, hold: number): Frames {
+  return [topicFrame(topic), JSON.stringify({ v: PROTOCOL_VERSION, k: 'x', w: hold }), EMPTY_BODY]
+}
+
 function fail(reason: string): never {
   throw new ProtocolError(reason)
 }
@@ -201,6 +218,8 @@ const isSeq = (value: unknown): value is number => Number.isSafeInteger(value) &
 const isTime = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 const isBoolean = (value: unknown): value is boolean => typeof value === 'boolean'
 const isLimit = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) > 0
+/** A flow-control hold in milliseconds: a minute at most, so a lost "go on" cannot stall a sender for long. */
+const isHold = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 60_000
 
 /**
  * Decodes the frames of one message. Throws a {@link ProtocolError} that
@@ -279,6 +298,9 @@ export function decode(frames: Buffer[]): Message {
       if (header.m !== undefined) message.limit = field(header, 'm', isLimit, 'a positive integer')
       return message
     }
+    case 'x':
+      if (!topic.startsWith(REPLY_PREFIX)) fail(`flow control may only use a reply topic, not "${topic}"`)
+      return { kind, topic, hold: field(header, 'w', isHold, 'an integer from 0 to 60000') }
     default:
       return fail(`unknown message kind ${JSON.stringify(kind) ?? 'undefined'}`)
   }

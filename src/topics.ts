@@ -36,7 +36,7 @@ const REQUEST_PREFIX = '$q'
 const RESPONDER_PREFIX = '$s'
 
 /** The prefix of every node's private reply topic. */
-const REPLY_PREFIX = '$r.'
+export const REPLY_PREFIX = '$r.'
 
 /** The prefix of readiness probe topics, `$p.<node id>.<n>`. */
 const PROBE_PREFIX = '$p.'

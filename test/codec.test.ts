@@ -1,6 +1,6 @@
 // The codec is pure: bytes in, message out, or a ProtocolError that names the fault.
 import t from 'tap'
-import { decode, encodeControl, encodeEvents, encodeReply, MAX_ENVELOPE_BYTES } from '../dist/codec.js'
+import { decode, encodeControl, encodeEvents, encodeFlow, encodeReply, MAX_ENVELOPE_BYTES } from '../dist/codec.js'
 import { checkName, encodePayload } from '../dist/payload.js'
 import { groupTopic, parseGroupTopic, topicFrame } from '../dist/topics.js'
 import { InvalidPayloadError, MessageTooLargeError, ProtocolError } from '../dist/index.js'
@@ -37,6 +37,18 @@ t.test('requests, replies, probes and heartbeats round-trip', async (t) => {
   t.same(decode(wire(encodeReply('$r.abc', 'r1', true, '3'))), { kind: 'r', topic: '$r.abc', request: 'r1', ok: true, value: 3 })
   t.same(decode(wire(encodeControl('p', '$p.abc.1'))), { kind: 'p', topic: '$p.abc.1' })
   t.same(decode(wire(encodeControl('h', '$h'))), { kind: 'h', topic: '$h' })
+})
+
+t.test("the relay's flow control (hold, go on) round-trips, on reply topics only", async (t) => {
+  const hold = encodeFlow(`$r.${NODE}`, 400)
+  t.equal(hold[1]!.toString(), '{"v":1,"k":"x","w":400}', 'the header on the wire')
+  t.same(decode(wire(hold)), { kind: 'x', topic: `$r.${NODE}`, hold: 400 })
+  t.same(decode(wire(encodeFlow(`$r.${NODE}`, 0))), { kind: 'x', topic: `$r.${NODE}`, hold: 0 }, 'go on')
+  for (const bad of ['-1', '1.5', '"400"', 'null', '60001', '1e999']) {
+    const frames = [Buffer.from(`$r.${NODE}\0`), Buffer.from(`{"v":1,"k":"x","w":${bad}}`), Buffer.from('[]')]
+    t.throws(() => decode(frames), { name: 'ProtocolError', message: /header field "w" must be an integer from 0 to 60000/ }, `w ${bad}`)
+  }
+  t.throws(() => decode(wire(encodeFlow('order-food', 400))), { name: 'ProtocolError', message: /flow control may only use a reply topic/ }, 'not on a signal')
 })
 
 t.test('probes and heartbeats may announce the relay\'s maxMessageSize in "m"', async (t) => {

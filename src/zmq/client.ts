@@ -83,7 +83,8 @@ export class Client implements Connection {
       seqs: state.seqs,
       stats: state.stats,
       maxPayloadBytes: options.maxMessageSize,
-      send: (frames) => sendFrames(push, frames, polling, closed)
+      send: (frames) => sendFrames(push, frames, polling, closed),
+      heard: () => this.#heard()
     })
     this.#reports = new GroupReports({ options, polling, enqueue: (frames) => this.#outbox.enqueueFrames(frames, true) })
     this.#push.connect(endpoint(options, 'pull'))
@@ -255,6 +256,29 @@ export class Client implements Connection {
     this.#receiving = false
   }
 
+  /**
+   * Reads what waits on the subscriber when no receive loop does: a node that
+   * only sends has no loop, and still hears the relay's flow control (on its
+   * reply topic, subscribed from the start). A look at `readable` costs one
+   * socket option read, so it runs after every message sent.
+   */
+  #heard(): void {
+    if (this.#receiving || this.#closed || !this.#sub.readable) return
+    this.#receiving = true
+    void this.#readWaiting()
+  }
+
+  async #readWaiting(): Promise<void> {
+    try {
+      while (!this.#closed && this.#sub.readable) this.#handle(await this.#sub.receive())
+    } catch (error) {
+      if (!this.#closed && !isEAGAIN(error)) debug('receive failed: %s', (error as Error).message)
+    } finally {
+      this.#receiving = false
+      if (this.#wanted()) this.startReceiving()
+    }
+  }
+
   readonly #dropHeartbeat = (): void => {
     this.#heartbeatDrop = undefined
     if (!this.#closed) this.#sub.unsubscribe(topicFrame(HEARTBEAT_TOPIC))
@@ -301,6 +325,9 @@ export class Client implements Connection {
         return
       case 'h':
         this.#learnLimit(message.limit)
+        return
+      case 'x':
+        this.#outbox.hold(message.hold)
         return
     }
   }

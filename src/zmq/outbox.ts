@@ -52,7 +52,16 @@ export interface OutboxConfig {
   maxPayloadBytes: number
   /** Hands one message to the socket; resolves once the socket took it. */
   send(frames: Frames): Promise<void>
+  /**
+   * Called after each message sent, and often while the relay holds the node:
+   * the client reads what the relay said meanwhile (a hold, or "go on") when
+   * nothing else is reading.
+   */
+  heard?(): void
 }
+
+/** Longest pause between two looks for the relay's "go on" while it holds the node. */
+const MAX_HOLD_LOOK = 8
 
 /** Batches, numbers and queues what a client sends; see the module comment. */
 export class Outbox {
@@ -60,6 +69,11 @@ export class Outbox {
   readonly #seqs: Map<string, number>
   readonly #stats: ClientStats
   readonly #send: (frames: Frames) => Promise<void>
+  readonly #heard: () => void
+  /** Until when (Date.now()) the relay holds this node's sending; 0 when it does not. */
+  #heldUntil = 0
+  /** Ends the current wait of a held outbox early (the relay said "go on"). */
+  #release: (() => void) | undefined
   /** The batch still being filled this tick. */
   #open: Batch | undefined
   /** Sealed messages waiting for the socket, oldest first. */
@@ -75,11 +89,12 @@ export class Outbox {
   #batchChars: number
   #closed = false
 
-  constructor({ node, seqs, stats, maxPayloadBytes, send }: OutboxConfig) {
+  constructor({ node, seqs, stats, maxPayloadBytes, send, heard }: OutboxConfig) {
     this.#node = node
     this.#seqs = seqs
     this.#stats = stats
     this.#send = send
+    this.#heard = heard ?? (() => undefined)
     this.#batchChars = batchChars(maxPayloadBytes)
   }
 
@@ -138,10 +153,47 @@ export class Outbox {
     void this.#flush()
   }
 
+  /**
+   * The relay's flow control: it holds more of this node's messages than it can
+   * pass on (a listener of theirs is slow), so stop sending for `ms`
+   * milliseconds, or until it says "go on" (`ms` 0). What is queued meanwhile
+   * waits here, and send() waits once the queue is full, as for a full socket.
+   */
+  hold(ms: number): void {
+    if (ms > 0) {
+      if (this.#heldUntil === 0) debug('the relay holds this node for up to %d ms', ms)
+      this.#heldUntil = Date.now() + ms
+      return
+    }
+    if (this.#heldUntil !== 0) debug('the relay lets this node go on')
+    this.#heldUntil = 0
+    this.#release?.()
+  }
+
   /** Drops what is queued and releases every send() waiting for room. */
   close(): void {
     this.#closed = true
+    this.#release?.()
     this.#wake()
+  }
+
+  /** Waits while the relay holds this node, looking for its "go on" every few milliseconds. */
+  async #whileHeld(): Promise<void> {
+    for (let look = 1; this.#heldUntil !== 0 && !this.#closed; look = Math.min(look * 2, MAX_HOLD_LOOK)) {
+      const left = this.#heldUntil - Date.now()
+      if (left <= 0) {
+        this.#heldUntil = 0
+        break
+      }
+      let timer: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve) => {
+        this.#release = resolve
+        timer = setTimeout(resolve, Math.min(look, left))
+      })
+      clearTimeout(timer)
+      this.#release = undefined
+      this.#heard()
+    }
   }
 
   readonly #sealTick = (): void => {
@@ -163,8 +215,13 @@ export class Outbox {
     const queue = this.#queue
     try {
       while (queue.length > 0 && !this.#closed) {
+        if (this.#heldUntil !== 0) {
+          await this.#whileHeld()
+          continue
+        }
         const item = queue[0] as Batch | Frames
         await this.#send(Array.isArray(item) ? item : encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads))
+        this.#heard()
         if (!Array.isArray(item)) this.#queuedChars -= item.chars - item.payloads.length
         queue.shift()
         if (this.#waiters.length > 0 && this.#queuedChars < MAX_QUEUED_CHARS / 2) this.#wake()

@@ -31,6 +31,10 @@ export interface RelayStats {
   groupLost: number
   /** Distinct topics subscribed at the relay right now. */
   topics: number
+  /** Messages parked now because a slow listener's queue was full (lossless mode; see parking.ts). */
+  parked: number
+  /** Sending nodes told now to hold until the messages parked for them drain. */
+  held: number
 }
 
 /** What the relay needs to run. */

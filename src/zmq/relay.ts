@@ -15,11 +15,10 @@ import type { ResolvedOptions } from '../options'
 import type { RelayConfig, RelayStats } from './relay-types'
 import { ZapHandler } from './zap'
 import { endpoint, isEAGAIN, publisherSocket, pullSocket } from './sockets'
+import { Attempt, MAX_PARKED, parkingKey, ParkingLot } from './parking'
 
 const debug = createDebug('pyvent:relay')
 
-/** Longest pause between two attempts to publish to a full listener queue (lossless mode). */
-const MAX_RETRY_WAIT = 10
 /** Work-group events that may wait for a member with room before the relay stops reading senders. */
 const MAX_WAITING = 4096
 /** How often the relay reads members' reports while events wait for room, in milliseconds. */
@@ -58,6 +57,8 @@ export class Relay {
   #stopping = false
   /** A publish gave up because the relay stopped while a listener's queue was full. */
   #abandoned = false
+  /** Lossless mode: what full listener queues refused, by sending node. */
+  readonly #parking: ParkingLot
   /** Called when no topic is subscribed any more. */
   onIdle: (() => void) | undefined
 
@@ -73,6 +74,13 @@ export class Relay {
     // node with a larger maxMessageSize refuses what the relay would drop.
     this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, { limit: options.maxMessageSize })
     this.#probeHeader = JSON.stringify({ v: PROTOCOL_VERSION, k: 'p', m: options.maxMessageSize })
+    this.#parking = new ParkingLot({
+      attempt: (frames) => this.#attempt(frames),
+      chain: (task) => this.#inChain(task),
+      published: (counted) => void (counted && this.#counters.forwarded++),
+      // A held node that missed the relay's renewals (the relay died) goes on after a few heartbeats.
+      holdFor: 4 * options.heartbeatInterval
+    })
   }
 
   /** Binds both ports; throws (with both sockets closed) if either is taken. */
@@ -96,7 +104,9 @@ export class Relay {
       refused: this.#zap?.refused ?? 0,
       groupWaiting: this.#groups.waiting,
       groupLost: this.#groups.lost,
-      topics: this.#topics.size
+      topics: this.#topics.size,
+      parked: this.#parking.size,
+      held: this.#parking.held
     }
   }
 
@@ -117,7 +127,11 @@ export class Relay {
         // backpressure) until members report progress, which travels on the other socket.
         // In drop mode the oldest waiting events go instead, counted in groupLost.
         if (this.#options.delivery === 'drop') this.#groups.shed(MAX_WAITING - 1)
-        else while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
+        else {
+          while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
+          // Too much parked for slow listeners (senders that do not hold when told): stop reading until half has gone.
+          if (this.#parking.size >= MAX_PARKED) await this.#parking.below(MAX_PARKED / 2)
+        }
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
         const topic = frames[0] as Buffer
@@ -136,7 +150,7 @@ export class Relay {
         }
         // A probe comes back with the relay's limit in its header.
         if (kind === TopicKind.probe) frames[1] = Buffer.from(this.#probeHeader)
-        if (await this.#publish(frames)) this.#counters.forwarded++
+        await this.#publish(frames, true)
         // Each work group of the signal gets every event once more, each on one member's topic.
         if (this.#groups.size > 0) {
           const deals = this.#groups.offer(topic, frames[1] as Buffer, frames[2] as Buffer)
@@ -185,7 +199,7 @@ export class Relay {
     await this.#drain()
     const [responder] = this.#responders.pick(frames[0] as Buffer)
     if (responder !== undefined) {
-      if (await this.#publish([responder, frames[1] as Buffer, frames[2] as Buffer])) this.#counters.forwarded++
+      await this.#publish([responder, frames[1] as Buffer, frames[2] as Buffer], true)
       return
     }
     const origin = requestOrigin(frames[0] as Buffer, frames[1] as Buffer)
@@ -205,38 +219,68 @@ export class Relay {
     void this.#publish(this.#heartbeat).then(() => {
       this.#beating = false
     })
+    // Nodes told to hold are told again, so that a node whose relay died goes on after one hold.
+    if (this.#parking.held > 0) this.#inChain(() => this.#parking.renew())
   }
 
-  #publish(frames: Frames): Promise<boolean> {
-    this.#sending = this.#sending.then(() => this.#publishOnce(frames))
+  /**
+   * Publishes, in order with every other publish (zeromq.js allows one pending
+   * send per socket). `counted`: a message from a node, counted in `forwarded`
+   * once published. Lossless mode parks what a full listener queue refuses,
+   * and what follows a parked message of the same node (see parking.ts); a
+   * parked message resolves `true` at once, so the relay goes on reading.
+   */
+  #publish(frames: Frames, counted = false): Promise<boolean> {
+    this.#sending = this.#sending.then(() => this.#publishOnce(frames, counted))
     return this.#sending
   }
 
-  // A no-drop publisher with a full listener queue fails the send with EAGAIN at
-  // once instead of waiting (libzmq reports it writable regardless), so lossless
-  // mode waits and retries itself, backing off to MAX_RETRY_WAIT. While it waits
-  // it reads nothing more, which is what slows the senders down.
-  async #publishOnce(frames: Frames): Promise<boolean> {
-    for (let wait = 0; ; wait = Math.min(wait === 0 ? 1 : wait * 2, MAX_RETRY_WAIT)) {
-      try {
-        // The group table must be current for every message: a member whose
-        // readiness probe came back is already in its group.
-        await this.#drain()
-        await this.#pub.send(frames)
+  /** Runs `task` after every publish queued so far, and before any queued later. */
+  #inChain(task: () => Promise<unknown>): void {
+    this.#sending = this.#sending.then(task).then(() => true)
+  }
+
+  async #publishOnce(frames: Frames, counted: boolean): Promise<boolean> {
+    const parking = this.#parking
+    let key: string | undefined
+    if (parking.size > 0) {
+      key = parkingKey(frames)
+      if (parking.has(key)) {
+        await parking.park(key, frames, counted)
         return true
-      } catch (error) {
-        if (this.#stopping) {
-          this.#abandoned = true
-          return false
-        }
-        if (this.#options.delivery !== 'lossless' || !isEAGAIN(error)) {
-          this.#counters.failed++
-          debug('publish failed: %s', (error as Error).message)
-          return false
-        }
-        this.#counters.stalls++
-        await new Promise((resolve) => (wait === 0 ? setImmediate(resolve) : setTimeout(resolve, wait)))
       }
+    }
+    const outcome = await this.#attempt(frames)
+    if (outcome === 'full') {
+      await parking.park(key ?? parkingKey(frames), frames, counted)
+      return true
+    }
+    if (outcome === 'sent' && counted) this.#counters.forwarded++
+    return outcome === 'sent'
+  }
+
+  // A no-drop publisher with a full listener queue fails the send with EAGAIN at
+  // once instead of waiting (libzmq reports it writable regardless): 'full', which
+  // lossless mode parks and drop mode counts as failed.
+  async #attempt(frames: Frames): Promise<Attempt> {
+    try {
+      // The group table must be current for every message: a member whose
+      // readiness probe came back is already in its group.
+      await this.#drain()
+      await this.#pub.send(frames)
+      return 'sent'
+    } catch (error) {
+      if (this.#stopping) {
+        this.#abandoned = true
+        return 'failed'
+      }
+      if (this.#options.delivery !== 'lossless' || !isEAGAIN(error)) {
+        this.#counters.failed++
+        debug('publish failed: %s', (error as Error).message)
+        return 'failed'
+      }
+      this.#counters.stalls++
+      return 'full'
     }
   }
 
@@ -306,7 +350,8 @@ export class Relay {
   }
 
   /**
-   * Stops forwarding and closes the sockets. A publish in progress may finish,
+   * Stops forwarding and closes the sockets. What is parked for a full listener
+   * queue is given up (counted in `failed`); a publish in progress may finish,
    * but no later than `linger`; what is queued for listeners then gets what is
    * left of linger (none if a listener is not reading).
    */
@@ -314,6 +359,13 @@ export class Relay {
     if (this.#stopping) return
     this.#stopping = true
     clearInterval(this.#beat)
+    // What waits for a full listener queue is given up at once, as a publish refused while stopping is.
+    const given = this.#parking.close()
+    if (given > 0) {
+      this.#counters.failed += given
+      this.#abandoned = true
+      debug('stopped with %d messages parked for slow listeners: not passed on', given)
+    }
     const linger = this.#options.linger
     const since = Date.now()
     let timer: NodeJS.Timeout | undefined
@@ -326,6 +378,7 @@ export class Relay {
 
   #close(linger: number): void {
     this.#stopping = true
+    this.#parking.close()
     clearInterval(this.#beat)
     clearInterval(this.#waitingPoll)
     this.#roomFreed?.()
