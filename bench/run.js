@@ -290,7 +290,8 @@ const ROWS = [
     ]
   },
   ...require('./lib/redis').rows(() => ({ runs, line, rate, micros })),
-  ...natsRows(runs, () => ({ line, rate, micros, spread }))
+  ...natsRows(runs, () => ({ line, rate, micros, spread })),
+  ...require('./lib/slow').slowRows(runs, () => ({ line, rate, spread }))
 ]
 
 function throughputLines(row, where, data, results) {

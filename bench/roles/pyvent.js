@@ -37,12 +37,33 @@ runRole({
     await node.ready()
     return {
       async go({ count }) {
+        const signal = config.signal ?? SIGNAL
         const start = performance.now()
         // Awaiting every send is how an application honours pyvent's backpressure.
-        for (let i = 0; i < count; i++) await node.send(SIGNAL, makeEvent(i))
+        for (let i = 0; i < count; i++) await node.send(signal, makeEvent(i))
         // The probe queued behind the last event comes back once the relay has forwarded them all.
         await node.ready()
         return report(node, { seconds: (performance.now() - start) / 1000 })
+      }
+    }
+  },
+
+  /** Sends on `signal` as fast as the relay lets it, from `start` until `stop` (the slow-listener row). */
+  async flooder(config) {
+    const node = await startNode(config)
+    await node.ready()
+    let flooding = false
+    let sent = 0
+    return {
+      start() {
+        flooding = true
+        void (async () => {
+          while (flooding) await node.send(config.signal, makeEvent(sent++))
+        })()
+      },
+      stop() {
+        flooding = false
+        return { sent }
       }
     }
   },
@@ -61,18 +82,26 @@ runRole({
     }
   },
 
-  /** `spinMicros` makes it slower than its sender; `stream` reports every arrival (failover, cold start). */
+  /**
+   * `spinMicros` makes it slower than its sender by burning CPU; `sleepEvery` by sleeping 1 ms
+   * every that many events, without taking CPU from the others (the slow-listener row);
+   * `stream` reports every arrival (failover, cold start).
+   */
   async listener(config) {
-    const { spinMicros = 0, stream = false } = config
+    const { spinMicros = 0, sleepEvery = 0, stream = false, signal = SIGNAL } = config
     const node = await startNode(config)
     const meter = new Meter()
-    node.connect(SIGNAL, (event) => {
+    const sleeper = new Int32Array(new SharedArrayBuffer(4))
+    node.connect(signal, (event) => {
       meter.record(event.i)
       if (spinMicros > 0) spin(spinMicros)
+      if (sleepEvery > 0 && meter.count % sleepEvery === 0) Atomics.wait(sleeper, 0, 0, 1)
       if (stream) emit('arrival', { i: event.i })
     })
     await node.ready()
     return {
+      /** What arrived so far, and when (the orchestrator's rate over a window of its own). */
+      peek: () => ({ count: meter.count, at: performance.now() }),
       // A probe through the relay arrives here behind every event the relay forwarded here
       // (or dropped), so once it is back nothing more will come: count what did.
       async finish() {
