@@ -34,7 +34,7 @@ export const MAX_PARKED = 1024
 /** Longest pause between two attempts to publish parked messages, in milliseconds. */
 const MAX_RETRY_WAIT = 10
 /** The key of the relay's own heartbeats: tried first, so a slow listener does not silence the relay. */
-const HEARTBEAT_KEY = '$h'
+export const HEARTBEAT_KEY = '$h'
 
 /** The outcome of one attempt to publish. */
 export type Attempt = 'sent' | 'full' | 'failed'
@@ -72,14 +72,32 @@ export function parkingKey(frames: Frames): string {
   }
   if (kind === 0 || kind === TopicKind.group || kind === TopicKind.responder) {
     const header = frames[1] as Buffer | string
-    try {
-      const node = (JSON.parse(typeof header === 'string' ? header : header.toString('utf8')) as { n?: unknown }).n
-      if (typeof node === 'string' && node.length > 0 && !node.startsWith('$')) return node
-    } catch {
-      // A malformed header: its listeners count it; it waits with its topic.
-    }
+    const text = typeof header === 'string' ? header : header.toString('utf8')
+    const node = nodeOf(text)
+    if (node !== undefined && node.length > 0 && !node.startsWith('$')) return node
   }
   return '$' + topic.toString('latin1')
+}
+
+/**
+ * The header's `n`. Found without parsing where it can be: `"n":"` after `{` or
+ * `,` can only be that key (a quote inside a JSON string is escaped), and a
+ * node id holds no quote or backslash; anything else is parsed.
+ */
+function nodeOf(header: string): string | undefined {
+  const at = header.indexOf('"n":"')
+  if (at > 0 && (header[at - 1] === ',' || header[at - 1] === '{')) {
+    const end = header.indexOf('"', at + 5)
+    const node = end < 0 ? undefined : header.slice(at + 5, end)
+    if (node !== undefined && !node.includes('\\')) return node
+  }
+  try {
+    const n = (JSON.parse(header) as { n?: unknown }).n
+    return typeof n === 'string' ? n : undefined
+  } catch {
+    // A malformed header: its listeners count it; it waits with its topic.
+    return undefined
+  }
 }
 
 /** The parked messages of a lossless relay, by sending node; see the module comment. */

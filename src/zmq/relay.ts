@@ -15,7 +15,8 @@ import type { ResolvedOptions } from '../options'
 import type { RelayConfig, RelayStats } from './relay-types'
 import { ZapHandler } from './zap'
 import { endpoint, isEAGAIN, publisherSocket, pullSocket } from './sockets'
-import { Attempt, MAX_PARKED, parkingKey, ParkingLot } from './parking'
+import { MAX_PARKED } from './parking'
+import { Publisher } from './publisher'
 
 const debug = createDebug('pyvent:relay')
 
@@ -51,14 +52,9 @@ export class Relay {
   readonly #heartbeat: Frames
   readonly #probeHeader: string
   #beat: NodeJS.Timeout | undefined
-  #beating = false
-  /** The publish in progress: zeromq.js allows one pending send per socket. */
-  #sending: Promise<boolean> = Promise.resolve(true)
   #stopping = false
-  /** A publish gave up because the relay stopped while a listener's queue was full. */
-  #abandoned = false
-  /** Lossless mode: what full listener queues refused, by sending node. */
-  readonly #parking: ParkingLot
+  /** Every publish, in order; lossless mode parks what full listener queues refuse. */
+  readonly #publisher: Publisher
   /** Called when no topic is subscribed any more. */
   onIdle: (() => void) | undefined
 
@@ -74,12 +70,14 @@ export class Relay {
     // node with a larger maxMessageSize refuses what the relay would drop.
     this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, { limit: options.maxMessageSize })
     this.#probeHeader = JSON.stringify({ v: PROTOCOL_VERSION, k: 'p', m: options.maxMessageSize })
-    this.#parking = new ParkingLot({
-      attempt: (frames) => this.#attempt(frames),
-      chain: (task) => this.#inChain(task),
-      published: (counted) => void (counted && this.#counters.forwarded++),
+    this.#publisher = new Publisher({
+      pub: this.#pub,
+      lossless: options.delivery === 'lossless',
       // A held node that missed the relay's renewals (the relay died) goes on after a few heartbeats.
-      holdFor: 4 * options.heartbeatInterval
+      holdFor: 4 * options.heartbeatInterval,
+      counters: this.#counters,
+      beforeSend: () => this.#drain(),
+      stopping: () => this.#stopping
     })
   }
 
@@ -105,8 +103,8 @@ export class Relay {
       groupWaiting: this.#groups.waiting,
       groupLost: this.#groups.lost,
       topics: this.#topics.size,
-      parked: this.#parking.size,
-      held: this.#parking.held
+      parked: this.#publisher.parking.size,
+      held: this.#publisher.parking.held
     }
   }
 
@@ -130,7 +128,8 @@ export class Relay {
         else {
           while (this.#groups.waiting >= MAX_WAITING && !this.#stopping) await new Promise<void>((resolve) => (this.#roomFreed = resolve))
           // Too much parked for slow listeners (senders that do not hold when told): stop reading until half has gone.
-          if (this.#parking.size >= MAX_PARKED) await this.#parking.below(MAX_PARKED / 2)
+          const { parking } = this.#publisher
+          if (parking.size >= MAX_PARKED) await parking.below(MAX_PARKED / 2)
         }
         const frames = await pull.receive()
         if (!this.#acceptable(frames)) continue
@@ -212,76 +211,10 @@ export class Relay {
     await this.#publish(encodeNoResponders(replyTopic(origin.node), origin.request, origin.signal))
   }
 
-  // At most one heartbeat waits at a time: a relay stalled by a slow listener must not pile them up.
-  readonly #beatOnce = (): void => {
-    if (this.#beating) return
-    this.#beating = true
-    void this.#publish(this.#heartbeat).then(() => {
-      this.#beating = false
-    })
-    // Nodes told to hold are told again, so that a node whose relay died goes on after one hold.
-    if (this.#parking.held > 0) this.#inChain(() => this.#parking.renew())
-  }
+  readonly #beatOnce = (): void => this.#publisher.beat(this.#heartbeat)
 
-  /**
-   * Publishes, in order with every other publish (zeromq.js allows one pending
-   * send per socket). `counted`: a message from a node, counted in `forwarded`
-   * once published. Lossless mode parks what a full listener queue refuses,
-   * and what follows a parked message of the same node (see parking.ts); a
-   * parked message resolves `true` at once, so the relay goes on reading.
-   */
   #publish(frames: Frames, counted = false): Promise<boolean> {
-    this.#sending = this.#sending.then(() => this.#publishOnce(frames, counted))
-    return this.#sending
-  }
-
-  /** Runs `task` after every publish queued so far, and before any queued later. */
-  #inChain(task: () => Promise<unknown>): void {
-    this.#sending = this.#sending.then(task).then(() => true)
-  }
-
-  async #publishOnce(frames: Frames, counted: boolean): Promise<boolean> {
-    const parking = this.#parking
-    let key: string | undefined
-    if (parking.size > 0) {
-      key = parkingKey(frames)
-      if (parking.has(key)) {
-        await parking.park(key, frames, counted)
-        return true
-      }
-    }
-    const outcome = await this.#attempt(frames)
-    if (outcome === 'full') {
-      await parking.park(key ?? parkingKey(frames), frames, counted)
-      return true
-    }
-    if (outcome === 'sent' && counted) this.#counters.forwarded++
-    return outcome === 'sent'
-  }
-
-  // A no-drop publisher with a full listener queue fails the send with EAGAIN at
-  // once instead of waiting (libzmq reports it writable regardless): 'full', which
-  // lossless mode parks and drop mode counts as failed.
-  async #attempt(frames: Frames): Promise<Attempt> {
-    try {
-      // The group table must be current for every message: a member whose
-      // readiness probe came back is already in its group.
-      await this.#drain()
-      await this.#pub.send(frames)
-      return 'sent'
-    } catch (error) {
-      if (this.#stopping) {
-        this.#abandoned = true
-        return 'failed'
-      }
-      if (this.#options.delivery !== 'lossless' || !isEAGAIN(error)) {
-        this.#counters.failed++
-        debug('publish failed: %s', (error as Error).message)
-        return 'failed'
-      }
-      this.#counters.stalls++
-      return 'full'
-    }
+    return this.#publisher.publish(frames, counted)
   }
 
   /**
@@ -360,25 +293,20 @@ export class Relay {
     this.#stopping = true
     clearInterval(this.#beat)
     // What waits for a full listener queue is given up at once, as a publish refused while stopping is.
-    const given = this.#parking.close()
-    if (given > 0) {
-      this.#counters.failed += given
-      this.#abandoned = true
-      debug('stopped with %d messages parked for slow listeners: not passed on', given)
-    }
+    this.#publisher.close()
     const linger = this.#options.linger
     const since = Date.now()
     let timer: NodeJS.Timeout | undefined
     const lingered = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), linger)))
-    const outcome = await Promise.race([this.#sending.then(() => 'drained' as const), lingered])
+    const outcome = await Promise.race([this.#publisher.settled.then(() => 'drained' as const), lingered])
     clearTimeout(timer)
-    this.#close(this.#abandoned || outcome === 'late' ? 0 : Math.max(0, linger - (Date.now() - since)))
+    this.#close(this.#publisher.abandoned || outcome === 'late' ? 0 : Math.max(0, linger - (Date.now() - since)))
     debug('stopped')
   }
 
   #close(linger: number): void {
     this.#stopping = true
-    this.#parking.close()
+    this.#publisher.close()
     clearInterval(this.#beat)
     clearInterval(this.#waitingPoll)
     this.#roomFreed?.()
