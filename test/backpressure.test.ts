@@ -2,7 +2,8 @@
 // memory stays bounded), or dropping at the relay with every drop counted.
 import t from 'tap'
 import { Node } from '../dist/index.js'
-import { fixture, portBlock, spawnNode } from './helpers'
+import { RECEIVE_BATCH } from '../dist/zmq/client.js'
+import { deadline, fixture, portBlock, spawnNode } from './helpers'
 
 const ports = portBlock(__filename)
 
@@ -51,4 +52,35 @@ t.test("drop mode: a slow listener loses events, the others don't, and every dro
   t.equal(a.disorder, a.gaps === 0 ? 0 : a.disorder, 'what arrived is in order (a gap only skips ahead)')
   t.equal(b.received! + b.gaps!, total, 'the fast listener accounts for every event too')
   t.ok(b.received! > a.received!, 'a slow listener does not hold the fast one back')
+})
+
+t.test('a listener busy through a burst lets its event loop turn (timers run, received messages are freed)', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  const listener = new Node({ port, server: false })
+  t.teardown(async () => {
+    await listener.stop()
+    await relay.stop()
+  })
+  await relay.ready()
+  const total = 60_000
+  // The immediate is queued once the listener is well behind its sender, so messages keep waiting for it.
+  const queuedAt = 2000
+  let received = 0
+  let ranAt = -1
+  const ended = new Promise<void>((resolve) =>
+    listener.connect('burst', ({ end }: { end?: boolean }) => {
+      if (end) return resolve()
+      if (++received === queuedAt) setImmediate(() => (ranAt = received))
+      const until = process.hrtime.bigint() + 10_000n
+      while (process.hrtime.bigint() < until);
+    })
+  )
+  await listener.ready()
+  const sender = spawnNode(t, fixture('burst-sender.js'), [String(port), String(total)])
+  await deadline(ended, 120_000, 'the end of the burst')
+  t.equal(received, total)
+  // A message carries at most 512 events: the loop yields after RECEIVE_BATCH messages at the latest.
+  t.ok(ranAt > 0 && ranAt - queuedAt <= (RECEIVE_BATCH + 1) * 512, `the immediate ran ${ranAt - queuedAt} events later, not at the end of the burst`)
+  t.equal(await sender.exit(), 0)
 })

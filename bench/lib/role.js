@@ -44,6 +44,22 @@ function usage() {
   return { rssMB: maxRSS / 1024, cpuMs: (userCPUTime + systemCPUTime) / 1000 }
 }
 
+/**
+ * Peak memory and CPU so far of another process on this machine (Linux /proc): the relay
+ * process a node hosts, which `usage()` in its host does not see. NaN where /proc is missing.
+ */
+function usageOf(pid) {
+  const { readFileSync } = require('node:fs')
+  try {
+    const peak = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    // utime and stime, in clock ticks (USER_HZ, 100 on Linux), after the parenthesised command name.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return { rssMB: Number(peak[1]) / 1024, cpuMs: (Number(fields[11]) + Number(fields[12])) * 10 }
+  } catch {
+    return { rssMB: NaN, cpuMs: NaN }
+  }
+}
+
 /** Counts events where they arrive: rate between the first and the last, and order per sender. */
 class Meter {
   count = 0
@@ -93,4 +109,4 @@ function timedRequests(node, signal) {
   }
 }
 
-module.exports = { emit, runRole, usage, Meter, spin, timedRequests }
+module.exports = { emit, runRole, usage, usageOf, Meter, spin, timedRequests }

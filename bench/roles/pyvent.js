@@ -3,7 +3,7 @@
 const { performance } = require('node:perf_hooks')
 const { Node } = require('pyvent')
 const { makeEvent } = require('../lib/shared')
-const { emit, runRole, usage, Meter, spin, timedRequests } = require('../lib/role')
+const { emit, runRole, usage, usageOf, Meter, spin, timedRequests } = require('../lib/role')
 
 const SIGNAL = 'order-food'
 const RPC = 'echo'
@@ -27,9 +27,19 @@ async function report(node, extra = {}) {
 }
 
 runRole({
+  /**
+   * Hosts the relay, which runs in a process of its own: its report's memory and CPU are
+   * that process's (the host's own, an idle node's, are kept as `host`).
+   */
   async relay(config) {
     const node = await startNode({ ...config, host: true })
-    return { report: () => report(node) }
+    return {
+      async report() {
+        const own = await report(node)
+        const pid = own.stats.relay?.pid
+        return pid === undefined || pid === process.pid ? own : { ...own, ...usageOf(pid), host: usage() }
+      }
+    }
   },
 
   async sender(config) {

@@ -23,6 +23,13 @@ const debug = createDebug('pyvent:client')
 const MAX_PROBE_INTERVAL = 200
 /** Messages a polling client takes in a row before it lets its thread's event loop run. */
 const POLL_BATCH = 256
+/**
+ * Messages a client takes in a row before it lets its event loop turn. While
+ * messages wait, each receive settles at once, and Node frees the ZeroMQ
+ * message under a received Buffer only in a later turn (as an immediate): a
+ * loop that never yields holds every message of a burst, and starves timers.
+ */
+export const RECEIVE_BATCH = 32
 
 /** The client half of a node on the ZeroMQ relay: its {@link Connection}. */
 export class Client implements Connection {
@@ -223,7 +230,13 @@ export class Client implements Connection {
     let heard = Date.now()
     let idle = 0
     let taken = 0
+    let inARow = 0
     while (this.#wanted()) {
+      if (inARow >= RECEIVE_BATCH) {
+        inARow = 0
+        await pause(0)
+        continue
+      }
       if (this.#polling) {
         // Never a receive pending in a worker thread: look, and wait a little if there is nothing.
         if (taken >= POLL_BATCH || !sub.readable) {
@@ -250,6 +263,7 @@ export class Client implements Connection {
         continue
       }
       heard = Date.now()
+      inARow++
       this.#handle(frames)
     }
     if (!this.#closed) this.#heartbeatDrop = setImmediate(this.#dropHeartbeat)
