@@ -1,15 +1,80 @@
 // Redis failing under pyvent: the server restarted mid-stream (append-only file
-// on, so it comes back with its data), and a subscriber too slow for Redis's
-// output-buffer limit. Clients reconnect by themselves; durable groups lose
-// nothing; what plain pub/sub lost is reported, never silent.
-import t from 'tap'
+// on, so it comes back with its data), a listener whose first connection is
+// refused, and a subscriber too slow for Redis's output-buffer limit. Clients
+// reconnect by themselves; durable groups lose nothing; what plain pub/sub lost
+// is reported, never silent.
+import net from 'node:net'
+import t, { Test } from 'tap'
 import { Node } from '../dist/index.js'
 import { fixture, portBlock, spawnNode, filled, pushedUntil } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
-const port = portBlock(__filename).next()
+const ports = portBlock(__filename)
+const port = ports.next()
+const proxyPort = ports.next()
 const url = `redis://127.0.0.1:${port}`
 
+/**
+ * A TCP proxy to the test's redis-server on `proxyPort`, for connections this
+ * test makes afterwards. `close()` stops it accepting (its listening socket goes
+ * at once; open connections stay), so reconnections are refused, until the first
+ * refused one opens it again. `commands()` is the client socket of the first
+ * connection through it that named itself `pyvent-cmd-...` (CLIENT SETNAME).
+ */
+async function flakyProxy(t: Test): Promise<{ url: string; close(): void; commands(): net.Socket; refused(): number }> {
+  const pairs = new Set<net.Socket>()
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(port, '127.0.0.1')
+    for (const [a, b] of [[inbound, outbound], [outbound, inbound]] as const) {
+      pairs.add(a)
+      a.pipe(b)
+      a.on('error', () => b.destroy())
+      a.on('close', () => (pairs.delete(a), b.destroy()))
+    }
+  })
+  let accepting = false
+  const open = (): void => {
+    if (accepting) return
+    accepting = true
+    server.listen(proxyPort, '127.0.0.1')
+  }
+  open()
+  await new Promise((resolve) => server.once('listening', resolve))
+  t.teardown(() => {
+    server.close()
+    for (const socket of pairs) socket.destroy()
+  })
+  let refused = 0
+  let commands: net.Socket | undefined
+  const connect = net.createConnection
+  t.capture(net, 'createConnection', function (this: unknown, ...args: Parameters<typeof net.createConnection>) {
+    const socket = connect.apply(this, args)
+    if ((args[0] as unknown as net.TcpNetConnectOpts).port !== proxyPort) return socket
+    const write = socket.write
+    socket.write = function (this: net.Socket, chunk: unknown, ...rest: unknown[]): boolean {
+      if (commands === undefined && String(chunk).includes('pyvent-cmd-')) commands = socket
+      return (write as (...a: unknown[]) => boolean).call(this, chunk, ...rest)
+    } as typeof socket.write
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ECONNREFUSED') return
+      refused++
+      open()
+    })
+    return socket
+  } as typeof net.createConnection)
+  return {
+    url: `redis://127.0.0.1:${proxyPort}`,
+    close: () => {
+      accepting = false
+      server.close()
+    },
+    commands: () => {
+      if (commands === undefined) throw new Error('no command connection was made through the proxy')
+      return commands
+    },
+    refused: () => refused
+  }
+}
 
 if (requireRedis(t, 'the Redis fault tests')) {
   let server: RedisServer
@@ -71,6 +136,29 @@ if (requireRedis(t, 'the Redis fault tests')) {
     t.ok(stats.disconnects >= 1, `the break is counted (${stats.disconnects})`)
     t.match(lost[0], { code: 'ERR_PYVENT_CONNECTION_LOST', engine: 'redis' }, 'and reported through the error event')
     t.equal(new Set(plain).size + stats.gaps, 110, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
+  })
+
+  t.test('a listener whose first connection attempt is refused receives events once connected', async (t) => {
+    // node-redis takes a client whose connection attempt failed out of pub/sub mode while
+    // its SUBSCRIBE waits in the queue; the first message it then gets breaks its reply parser.
+    const proxy = await flakyProxy(t)
+    proxy.close()
+    const listener = new Node({ url: proxy.url })
+    const sender = new Node({ url })
+    t.teardown(async () => {
+      await Promise.all([listener.stop(), sender.stop()])
+    })
+    const errors: Error[] = []
+    listener.on('error', (error) => void errors.push(error))
+    const got: number[] = []
+    listener.connect('late', (n: number) => void got.push(n))
+    await listener.ready()
+    t.ok(proxy.refused() >= 1, `its first connection attempt was refused (${proxy.refused()})`)
+    await sender.send('late', 1)
+    await filled(got, 1, 'the event to arrive', 10_000).catch((error: Error) => {
+      throw new Error(`${error.message} (listener errors: ${errors.map((e) => e.message).join(' | ')})`)
+    })
+    t.same(got, [1])
   })
 
   t.test('a node idle through a server restart requests and listens again afterwards', async (t) => {

@@ -34,8 +34,17 @@ export interface LinkHooks {
   lost(cause: Error): void
   /** A connection (the first or a new one) is ready. */
   ready(): void
-  /** A new client was made (to subscribe again what the old one had). */
+  /** A new client was made (commands sent now go out before anything queued on it). */
   created?(client: RedisClient): void
+  /**
+   * A new client is ready for the first time, before {@link Link.whenReady}
+   * resolves (after a reconnection, node-redis subscribes again by itself).
+   * Subscriptions are made here, never on a client still connecting:
+   * node-redis takes a client whose connection attempt failed out of pub/sub
+   * mode while its SUBSCRIBE is still queued, and the first message it then
+   * receives breaks its reply parser for good.
+   */
+  opened?(client: RedisClient): void
 }
 
 /** A lazily made, self-healing node-redis client. */
@@ -64,6 +73,8 @@ export class Link {
     if (this.#closed) throw new Error('pyvent closed this Redis connection')
     let client: RedisClient | undefined
     let wasReady = false
+    /** Whether this client was ever ready (opened() ran for it). */
+    let used = false
     client = this.#make({
       ...this.#options,
       socket: {
@@ -93,6 +104,8 @@ export class Link {
     })
     client.on('ready', () => {
       wasReady = true
+      if (!used && this.#client === client && !this.#closed) this.#hooks.opened?.(client)
+      used = true
       refusals.delete(this.#options.url)
       for (const resolve of this.#readyWaiters) resolve()
       this.#readyWaiters = []
