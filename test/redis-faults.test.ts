@@ -1,8 +1,9 @@
 // Redis failing under pyvent: the server restarted mid-stream (append-only file
 // on, so it comes back with its data), a listener whose first connection is
-// refused, and a subscriber too slow for Redis's output-buffer limit. Clients
-// reconnect by themselves; durable groups lose nothing; what plain pub/sub lost
-// is reported, never silent.
+// refused, Redis refusing a batch, and a subscriber too slow for Redis's
+// output-buffer limit. Clients reconnect by themselves; durable groups lose
+// nothing; what plain pub/sub lost, and what Redis refused, is reported, never
+// silent.
 import net from 'node:net'
 import t, { Test } from 'tap'
 import { Node } from '../dist/index.js'
@@ -159,6 +160,26 @@ if (requireRedis(t, 'the Redis fault tests')) {
       throw new Error(`${error.message} (listener errors: ${errors.map((e) => e.message).join(' | ')})`)
     })
     t.same(got, [1])
+  })
+
+  t.test('a batch Redis refuses (out of memory) is reported through the error event and counted in unsent', async (t) => {
+    const member = new Node({ url })
+    const sender = new Node({ url })
+    t.teardown(async () => {
+      server.cli('CONFIG', 'SET', 'maxmemory', '0')
+      await Promise.all([member.stop(), sender.stop()])
+    })
+    const errors: Error[] = []
+    member.on('error', () => undefined)
+    sender.on('error', (error) => void errors.push(error))
+    member.connect('full', () => undefined, { group: 'keep', durable: {} })
+    await Promise.all([member.ready(), sender.ready()])
+    server.cli('CONFIG', 'SET', 'maxmemory', '1')
+    for (let i = 0; i < 5; i++) void sender.send('full', { i })
+    await sender.flush()
+    await filled(errors, 1, 'the refusal to be reported')
+    t.match(errors, [{ name: 'SendFailedError', code: 'ERR_PYVENT_SEND_FAILED', engine: 'redis', count: 5, message: /5 events of "full".*OOM/ }])
+    t.equal((await sender.stats()).unsent, 5, 'counted in stats().unsent')
   })
 
   t.test('a node idle through a server restart requests and listens again afterwards', async (t) => {

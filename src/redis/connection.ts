@@ -73,7 +73,7 @@ export class RedisConnection implements Connection {
       created: (client) => [SEND, REQUEST].forEach((script) => void client.sendCommand(['SCRIPT', 'LOAD', script.source]).catch(() => undefined))
     })
     this.#subscriptions = new Subscriptions((opened) => this.link('sub', { opened }), (text, channel) => this.#deliverEvent(text, channel))
-    this.#outbox = new Outbox(this.#pub, node, state.seqs, state.stats, options.maxStreamLength, () => this.#updateRef())
+    this.#outbox = new Outbox(this.#pub, node, state.seqs, state.stats, options.maxStreamLength, () => this.#updateRef(), (error) => handlers.error(error))
     void this.#subscriptions.subscribe(replyChannel(node), this.#onReply)
     this.#updateRef()
     this.#timer = setInterval(() => this.#updateRef(), REF_CHECK_MS)
@@ -144,7 +144,7 @@ export class RedisConnection implements Connection {
     const seq = this.#outbox.nextSeq(requestTopic(signal))
     const message = eventBody(eventHead(sender, this.#node, Date.now(), id), seq, [json])
     const send = (): Promise<void> =>
-      this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1).then((heard) => {
+      this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1, 0, `a request on "${signal}"`).then((heard) => {
         if (heard !== 0 || this.#closed) return
         this.#handlers.message({
           kind: 'r',
@@ -168,7 +168,7 @@ export class RedisConnection implements Connection {
   }
 
   reply(node: string, request: string, ok: boolean, json: string): void {
-    void this.#outbox.command(['PUBLISH', replyChannel(node), replyBody(request, ok, json)], 1)
+    void this.#outbox.command(['PUBLISH', replyChannel(node), replyBody(request, ok, json)], 1, 'a reply to a request')
   }
 
   readonly #onReply = (text: string, channel: string): void => {

@@ -121,6 +121,26 @@ export class Link {
     return client
   }
 
+  /** Makes a new client after one was given up, if the connection is still needed (else the next use makes it). */
+  readonly #renew = (): void => {
+    if (this.#client === undefined && !this.#closed && this.#hooks.wanted()) void this.client
+  }
+
+  /**
+   * Gives the current client up (a reply showed it out of step with its
+   * commands): what it holds is rejected, as after a break, and sent again by
+   * its callers on a new client.
+   */
+  reset(): void {
+    const client = this.#client
+    // A client still connecting holds nothing it has written (and node-redis cannot destroy it).
+    if (client === undefined || !client.isReady) return
+    this.#client = undefined
+    debug('a reply out of step with its command: a new connection is made')
+    client.destroy()
+    setImmediate(this.#renew)
+  }
+
   /** Resolves once the client (made now if there is none) is ready. */
   whenReady(): Promise<void> {
     if (this.#closed || this.client.isReady) return Promise.resolve()
