@@ -1,12 +1,15 @@
 // Redis failing under pyvent: the server restarted mid-stream (append-only file
-// on, so it comes back with its data), a listener whose first connection is
-// refused, Redis refusing a batch, and a subscriber too slow for Redis's
-// output-buffer limit. Clients reconnect by themselves; durable groups lose
-// nothing; what plain pub/sub lost, and what Redis refused, is reported, never
-// silent.
+// on, so it comes back with its data), connections that close or are refused at
+// the worst moment, Redis refusing a batch, and a subscriber too slow for
+// Redis's output-buffer limit. Clients reconnect by themselves; durable groups
+// lose nothing; what plain pub/sub lost, and what Redis refused, is reported,
+// never silent.
 import net from 'node:net'
 import t, { Test } from 'tap'
+import { createClient, SocketClosedUnexpectedlyError } from '@redis/client'
 import { Node } from '../dist/index.js'
+import { Link } from '../dist/redis/link.js'
+import type { RedisClient } from '../dist/redis/load.js'
 import { fixture, portBlock, spawnNode, filled, pushedUntil } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
@@ -137,6 +140,71 @@ if (requireRedis(t, 'the Redis fault tests')) {
     t.ok(stats.disconnects >= 1, `the break is counted (${stats.disconnects})`)
     t.match(lost[0], { code: 'ERR_PYVENT_CONNECTION_LOST', engine: 'redis' }, 'and reported through the error event')
     t.equal(new Set(plain).size + stats.gaps, 110, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
+  })
+
+  t.test('a command sent in the tick its connection closes gets its own reply or an error, never the next connection\'s', async (t) => {
+    // The same interleaving, on one link: node-redis writes the PING one turn later, into
+    // the socket closed meanwhile, after its break was handled; reconnected, the client
+    // would match the PING to the handshake's first reply.
+    const proxy = await flakyProxy(t)
+    const link = new Link(createClient as unknown as (options: object) => RedisClient, { url: proxy.url, name: 'pyvent-cmd-link-test' }, { wanted: () => true, lost: () => undefined, ready: () => undefined })
+    t.teardown(() => link.close(false))
+    await link.whenReady()
+    t.equal(await link.client.sendCommand(['PING']), 'PONG')
+    const broken = proxy.commands()
+    proxy.close()
+    const reply = await new Promise<unknown>((resolve) =>
+      setImmediate(() => {
+        // In a check phase, as a batch is sealed: node-redis's write comes in the next turn's.
+        link.client.sendCommand(['PING']).then(resolve, resolve)
+        broken.destroy()
+      })
+    )
+    t.type(reply, SocketClosedUnexpectedlyError, `rejected (its sender sends it again), not answered with another command's reply (${String(reply)})`)
+    await link.whenReady()
+    t.ok(proxy.refused() >= 1, `the first reconnection was refused (${proxy.refused()})`)
+    t.equal(await link.client.sendCommand(['PING']), 'PONG', 'a new connection, in step')
+  })
+
+  t.test('a batch sent in the tick its connection closes, with the server unreachable for a moment, reaches the durable group', async (t) => {
+    // The interleaving that lost a batch sent during a restart, driven step by step: the
+    // batch goes to a client that is still ready; in the same event-loop turn its socket
+    // closes; the first reconnection is refused; the next one succeeds. node-redis writes
+    // commands one turn after they are sent, so the batch went into the dead socket after
+    // the break had been handled, waited there for a reply, and got the one meant for the
+    // new connection's first handshake command ("OK"): nothing ran it, and nothing said so.
+    const proxy = await flakyProxy(t)
+    const member = new Node({ url })
+    const sender = new Node({ url: proxy.url })
+    t.teardown(async () => {
+      await Promise.all([member.stop(), sender.stop()])
+    })
+    const senderErrors: Error[] = []
+    member.on('error', () => undefined)
+    sender.on('error', (error) => void senderErrors.push(error))
+    const got = new Set<number>()
+    const handled: number[] = []
+    member.connect('ghost', ({ i }: { i: number }) => void (got.add(i), handled.push(i)), { group: 'keep', durable: { claimAfter: 500 } })
+    await Promise.all([member.ready(), sender.ready()])
+    await sender.send('ghost', { i: 0 })
+    await sender.flush()
+    const broken = proxy.commands()
+
+    proxy.close()
+    const sends: Promise<void>[] = []
+    for (let i = 1; i <= 50; i++) sends.push(sender.send('ghost', { i }))
+    // The batch is sealed (and handed to node-redis) in this turn's check phase, by an
+    // immediate queued before this one; its socket closes right after, in the same turn.
+    setImmediate(() => broken.destroy())
+    await Promise.all(sends)
+    await sender.flush()
+    t.ok(proxy.refused() >= 1, `the first reconnection was refused (${proxy.refused()})`)
+    const stored = Number(server.cli('XLEN', 'pyvent:s:ghost'))
+    t.equal(stored, 51, 'the batch is in the stream')
+    if (stored === 51) await pushedUntil(handled, () => got.size >= 51, 'the durable group to handle all 51 events')
+    t.same([...got].sort((a, b) => a - b), [...Array(51).keys()], 'the durable group got every event')
+    t.equal((await sender.stats()).unsent, 0, 'the sender gave up on nothing')
+    t.match(senderErrors, [{ code: 'ERR_PYVENT_CONNECTION_LOST' }], `the sender reported the break, and nothing else (${senderErrors.map((e) => e.message).join(' | ')})`)
   })
 
   t.test('a listener whose first connection attempt is refused receives events once connected', async (t) => {

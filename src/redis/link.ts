@@ -5,6 +5,15 @@
  * reconnect once nothing wants it, so an unreachable server does not hold an
  * idle process either; the next use makes a new connection.
  *
+ * A connection that was ready and broke is never reconnected by node-redis:
+ * the link gives that client up and makes a new one. node-redis writes a
+ * command one turn after it was sent, to whatever socket it has then; a
+ * command sent just before a break could go into the dead socket after the
+ * break was handled, wait there for a reply, and take the first reply of the
+ * next connection (the handshake's "OK"), every later reply then one behind.
+ * Given up, the client rejects everything it still holds, written or not, and
+ * the sender sends it again on the new client.
+ *
  * @module
  */
 import createDebug from 'debug'
@@ -37,12 +46,11 @@ export interface LinkHooks {
   /** A new client was made (commands sent now go out before anything queued on it). */
   created?(client: RedisClient): void
   /**
-   * A new client is ready for the first time, before {@link Link.whenReady}
-   * resolves (after a reconnection, node-redis subscribes again by itself).
-   * Subscriptions are made here, never on a client still connecting:
-   * node-redis takes a client whose connection attempt failed out of pub/sub
-   * mode while its SUBSCRIBE is still queued, and the first message it then
-   * receives breaks its reply parser for good.
+   * A new client is ready, for the first and only time (it is not reconnected),
+   * before {@link Link.whenReady} resolves. Subscriptions are made here, never
+   * on a client still connecting: node-redis takes a client whose connection
+   * attempt failed out of pub/sub mode while its SUBSCRIBE is still queued, and
+   * the first message it then receives breaks its reply parser for good.
    */
   opened?(client: RedisClient): void
 }
@@ -73,7 +81,7 @@ export class Link {
     if (this.#closed) throw new Error('pyvent closed this Redis connection')
     let client: RedisClient | undefined
     let wasReady = false
-    /** Whether this client was ever ready (opened() ran for it). */
+    /** Whether this client was ever ready: if so, it is not reconnected (see the module's comment). */
     let used = false
     client = this.#make({
       ...this.#options,
@@ -85,6 +93,13 @@ export class Link {
             if (this.#client === client) this.#client = undefined
             debug('stops reconnecting (%s): nothing needs the connection', cause.message)
             return new Error('pyvent does not need this connection now')
+          }
+          if (used) {
+            // A ready connection broke: a new client, with nothing written into the dead socket.
+            if (this.#client === client) this.#client = undefined
+            debug('connection broke (%s): a new one is made', cause.message)
+            setImmediate(this.#renew)
+            return new Error('pyvent makes a new connection')
           }
           return Math.min(FIRST_RETRY * 2 ** retries, MAX_RETRY)
         }
@@ -121,7 +136,7 @@ export class Link {
     return client
   }
 
-  /** Makes a new client after one was given up, if the connection is still needed (else the next use makes it). */
+  /** Makes a new client after a ready one broke, if the connection is still needed (else the next use makes it). */
   readonly #renew = (): void => {
     if (this.#client === undefined && !this.#closed && this.#hooks.wanted()) void this.client
   }

@@ -1,7 +1,7 @@
 /**
  * A node's subscriber connection: its channel and pattern subscriptions (made
  * on each new client once it is ready, never while it connects: see
- * {@link LinkHooks.opened}; node-redis renews them after a reconnection),
+ * {@link LinkHooks.opened}; the link makes a new client after a break too),
  * what readiness must wait for, and the one rule that keeps an event from
  * reaching a node twice when it listens both to a signal and to `Any`.
  *
