@@ -94,9 +94,10 @@ if (requireRedis(t, 'the Redis fault tests')) {
       await Promise.all([listener.stop(), member.stop(), sender.stop()])
     })
     const lost: Error[] = []
+    const senderErrors: Error[] = []
     listener.on('error', (error) => lost.push(error))
     member.on('error', () => undefined)
-    sender.on('error', () => undefined)
+    sender.on('error', (error) => void senderErrors.push(error))
     const plain: number[] = []
     const durable = new Set<number>()
     const handled: number[] = []
@@ -113,13 +114,11 @@ if (requireRedis(t, 'the Redis fault tests')) {
     await filled(plain, 50, 'the events before the restart')
 
     await server.stop()
-    await server.start()
-    // Sent once the server is back, before the nodes have noticed: the sender's connection
-    // is made again by this send, the listener's and the member's by their own retries.
-    // (Events sent while the server is down are not asserted here: in 2 of 5 full-suite
-    // runs under load such a batch reached neither a listener nor the durable group,
-    // not yet understood; see CHANGELOG, Known issues.)
+    // Sent while the server is down: one batch, queued, and sent once the server is back.
     for (let i = 50; i < 100; i++) await sender.send('feed', { i })
+    await server.start()
+    // Sent once the server is back, before the nodes have noticed.
+    for (let i = 100; i < 150; i++) await sender.send('feed', { i })
     // The listener is back once an event sent now reaches it.
     for (let n = 0; pings.length === 0; n++) {
       await sender.send('after', { n })
@@ -127,19 +126,23 @@ if (requireRedis(t, 'the Redis fault tests')) {
       await new Promise((resolve) => setImmediate(resolve))
       if (n > 100_000) throw new Error('the listener never came back')
     }
-    for (let i = 100; i < 110; i++) await sender.send('feed', { i })
+    for (let i = 150; i < 160; i++) await sender.send('feed', { i })
     await sender.flush()
-    const counts = (): string => `(plain listener: ${plain.length} events, last ${String(plain.at(-1))}; durable group: ${durable.size} of 110)`
+    const missing = (): number[] => [...Array(160).keys()].filter((i) => !durable.has(i))
+    const counts = (): string =>
+      `(plain listener: ${plain.length} events, last ${String(plain.at(-1))}; durable group: ${durable.size} of 160, missing ${missing().join(',')}; ` +
+      `sender errors: ${senderErrors.map((error) => error.message).join(' | ')})`
     const explain = (error: Error): never => {
       throw new Error(`${error.message} ${counts()}`)
     }
-    await pushedUntil(plain, () => plain.includes(109), 'the plain listener to get the last event', 30_000).catch(explain)
-    await pushedUntil(handled, () => durable.size >= 110, 'the durable group to handle all 110 events', 30_000).catch(explain)
-    t.same([...durable].sort((a, b) => a - b), [...Array(110).keys()], 'the durable group lost nothing')
+    await pushedUntil(plain, () => plain.includes(159), 'the plain listener to get the last event', 30_000).catch(explain)
+    await pushedUntil(handled, () => durable.size >= 160, 'the durable group to handle all 160 events', 30_000).catch(explain)
+    t.same(missing(), [], 'the durable group lost nothing: neither what was sent while the server was down nor right after')
     const stats = await listener.stats()
     t.ok(stats.disconnects >= 1, `the break is counted (${stats.disconnects})`)
     t.match(lost[0], { code: 'ERR_PYVENT_CONNECTION_LOST', engine: 'redis' }, 'and reported through the error event')
-    t.equal(new Set(plain).size + stats.gaps, 110, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
+    t.equal(new Set(plain).size + stats.gaps, 160, `what plain pub/sub lost is counted in gaps (${stats.gaps} lost, ${plain.length} arrived)`)
+    t.equal((await sender.stats()).unsent, 0, 'the sender gave up on nothing')
   })
 
   t.test('a command sent in the tick its connection closes gets its own reply or an error, never the next connection\'s', async (t) => {
