@@ -33,11 +33,18 @@ export interface ClientStats {
   disconnects: number
   /** Durable work-group events this node moved to the dead-letter store after `maxDeliveries` attempts. */
   deadLettered: number
+  /**
+   * Events, requests and replies this node gave up sending (Redis only): Redis
+   * refused them (each refusal also reported as `SendFailedError` on the
+   * `error` event), or the node stopped before Redis took them (`stop()` then
+   * resolves `false`).
+   */
+  unsent: number
 }
 
 /** A fresh set of counters. */
 export function emptyClientStats(): ClientStats {
-  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0, disconnects: 0, deadLettered: 0 }
+  return { sent: 0, received: 0, malformed: 0, gaps: 0, duplicates: 0, disconnects: 0, deadLettered: 0, unsent: 0 }
 }
 
 /** What a node keeps across its connections: sequence numbers, counters, gap tracking. */

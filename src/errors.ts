@@ -21,6 +21,7 @@ export type PyventErrorCode =
   | 'ERR_PYVENT_UNSUPPORTED'
   | 'ERR_PYVENT_MISSING_DEPENDENCY'
   | 'ERR_PYVENT_CONNECTION_LOST'
+  | 'ERR_PYVENT_SEND_FAILED'
 
 /** Base class of the errors that are not plain argument `TypeError`s. */
 export class PyventError extends Error {
@@ -206,5 +207,26 @@ export class ConnectionLostError extends PyventError {
     super('ERR_PYVENT_CONNECTION_LOST', message, options)
     this.name = 'ConnectionLostError'
     this.engine = engine
+  }
+}
+
+/**
+ * Redis refused what a node sent (an error reply that sending again would not
+ * change: out of memory, no permission, a read-only replica), so pyvent gave it
+ * up: reported through the node's `error` event and counted in
+ * `stats().unsent`. The events a node sends in one tick on one signal travel
+ * together, so one error may stand for several (`count`).
+ */
+export class SendFailedError extends PyventError {
+  /** The engine: `'redis'`. */
+  readonly engine: string
+  /** How many events, requests or replies were given up. */
+  readonly count: number
+
+  constructor(engine: string, message: string, count: number, options?: { cause?: unknown }) {
+    super('ERR_PYVENT_SEND_FAILED', message, options)
+    this.name = 'SendFailedError'
+    this.engine = engine
+    this.count = count
   }
 }

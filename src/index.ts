@@ -31,6 +31,7 @@ export {
   PyventError,
   RelayUnreachableError,
   RemoteError,
+  SendFailedError,
   StoppedError,
   TimeoutError,
   UnsupportedError

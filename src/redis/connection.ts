@@ -16,7 +16,7 @@ import { ConnectionLostError } from '../errors'
 import type { ResolvedOptions } from '../options'
 import { DurableMember, readDeadLetters } from './durable'
 import { MemberContext, PlainMember } from './groups'
-import { Link } from './link'
+import { Link, LinkHooks } from './link'
 import { ClientOptions, loadRedis, maskUrl, RedisClient } from './load'
 import { Outbox } from './outbox'
 import { REQUEST, SEND } from './scripts'
@@ -68,12 +68,12 @@ export class RedisConnection implements Connection {
     this.#gaps = state.gaps
     this.#url = options.url as string
     this.#make = loadRedis(maskUrl(this.#url))
-    this.#pub = this.link('cmd', (client) => {
+    this.#pub = this.link('cmd', {
       // Loaded first on each new client, so batches need no EVAL fallback on a fresh connection.
-      for (const script of [SEND, REQUEST]) void client.sendCommand(['SCRIPT', 'LOAD', script.source]).catch(() => undefined)
+      created: (client) => [SEND, REQUEST].forEach((script) => void client.sendCommand(['SCRIPT', 'LOAD', script.source]).catch(() => undefined))
     })
-    this.#subscriptions = new Subscriptions((created) => this.link('sub', created), (text, channel) => this.#deliverEvent(text, channel))
-    this.#outbox = new Outbox(this.#pub, node, state.seqs, state.stats, options.maxStreamLength, () => this.#updateRef())
+    this.#subscriptions = new Subscriptions((opened) => this.link('sub', { opened }), (text, channel) => this.#deliverEvent(text, channel))
+    this.#outbox = new Outbox(this.#pub, node, state.seqs, state.stats, options.maxStreamLength, () => this.#updateRef(), (error) => handlers.error(error))
     void this.#subscriptions.subscribe(replyChannel(node), this.#onReply)
     this.#updateRef()
     this.#timer = setInterval(() => this.#updateRef(), REF_CHECK_MS)
@@ -81,13 +81,13 @@ export class RedisConnection implements Connection {
     debug('connecting to %s', maskUrl(this.#url))
   }
 
-  /** A new connection of this node (`created` runs on each new client it makes). */
-  link(role = 'group', created?: (client: RedisClient) => void): Link {
+  /** A new connection of this node (`hooks`: see {@link LinkHooks}). */
+  link(role = 'group', hooks: Pick<LinkHooks, 'created' | 'opened'> = {}): Link {
     const link = new Link(this.#make, { url: this.#url, name: `pyvent-${role}-${this.#node}` }, {
       wanted: () => this.#wanted() || (role === 'group' && !this.#closed),
       lost: (cause) => this.#lost(cause),
       ready: () => this.#ready(link),
-      ...(created === undefined ? {} : { created })
+      ...hooks
     })
     this.#links.add(link)
     return link
@@ -144,7 +144,7 @@ export class RedisConnection implements Connection {
     const seq = this.#outbox.nextSeq(requestTopic(signal))
     const message = eventBody(eventHead(sender, this.#node, Date.now(), id), seq, [json])
     const send = (): Promise<void> =>
-      this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1).then((heard) => {
+      this.#outbox.script(REQUEST, [requestList(signal), requestWake(signal)], [message], 1, 0, `a request on "${signal}"`).then((heard) => {
         if (heard !== 0 || this.#closed) return
         this.#handlers.message({
           kind: 'r',
@@ -156,9 +156,9 @@ export class RedisConnection implements Connection {
         })
       })
     const subscriber = this.#subscriptions.link
-    // A subscriber connection given up while nothing needed it (the server went away
-    // meanwhile) is made again, with the reply channel, before the request may be answered.
-    if (subscriber.exists) void send()
+    // A subscriber connection given up (the server went away meanwhile), or being made
+    // again, subscribes to the reply channel once ready: the request waits for that.
+    if (subscriber.isReady) void send()
     else
       void subscriber
         .whenReady()
@@ -168,7 +168,7 @@ export class RedisConnection implements Connection {
   }
 
   reply(node: string, request: string, ok: boolean, json: string): void {
-    void this.#outbox.command(['PUBLISH', replyChannel(node), replyBody(request, ok, json)], 1)
+    void this.#outbox.command(['PUBLISH', replyChannel(node), replyBody(request, ok, json)], 1, 'a reply to a request')
   }
 
   readonly #onReply = (text: string, channel: string): void => {

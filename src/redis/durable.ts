@@ -25,7 +25,7 @@ const debug = createDebug('pyvent:redis:durable')
 
 /** How long one XREADGROUP blocks (a leave or a close does not wait for it: it destroys the connection). */
 const BLOCK_MS = 5000
-/** Pause after a failed read (the connection is down: node-redis is reconnecting). */
+/** Pause after a failed read (the connection is down: the link is making a new one). */
 const RETRY_MS = 50
 
 /** What a durable member needs beyond a plain one's. */

@@ -5,6 +5,15 @@
  * reconnect once nothing wants it, so an unreachable server does not hold an
  * idle process either; the next use makes a new connection.
  *
+ * A connection that was ready and broke is never reconnected by node-redis:
+ * the link gives that client up and makes a new one. node-redis writes a
+ * command one turn after it was sent, to whatever socket it has then; a
+ * command sent just before a break could go into the dead socket after the
+ * break was handled, wait there for a reply, and take the first reply of the
+ * next connection (the handshake's "OK"), every later reply then one behind.
+ * Given up, the client rejects everything it still holds, written or not, and
+ * the sender sends it again on the new client.
+ *
  * @module
  */
 import createDebug from 'debug'
@@ -34,8 +43,16 @@ export interface LinkHooks {
   lost(cause: Error): void
   /** A connection (the first or a new one) is ready. */
   ready(): void
-  /** A new client was made (to subscribe again what the old one had). */
+  /** A new client was made (commands sent now go out before anything queued on it). */
   created?(client: RedisClient): void
+  /**
+   * A new client is ready, for the first and only time (it is not reconnected),
+   * before {@link Link.whenReady} resolves. Subscriptions are made here, never
+   * on a client still connecting: node-redis takes a client whose connection
+   * attempt failed out of pub/sub mode while its SUBSCRIBE is still queued, and
+   * the first message it then receives breaks its reply parser for good.
+   */
+  opened?(client: RedisClient): void
 }
 
 /** A lazily made, self-healing node-redis client. */
@@ -64,6 +81,8 @@ export class Link {
     if (this.#closed) throw new Error('pyvent closed this Redis connection')
     let client: RedisClient | undefined
     let wasReady = false
+    /** Whether this client was ever ready: if so, it is not reconnected (see the module's comment). */
+    let used = false
     client = this.#make({
       ...this.#options,
       socket: {
@@ -74,6 +93,13 @@ export class Link {
             if (this.#client === client) this.#client = undefined
             debug('stops reconnecting (%s): nothing needs the connection', cause.message)
             return new Error('pyvent does not need this connection now')
+          }
+          if (used) {
+            // A ready connection broke: a new client, with nothing written into the dead socket.
+            if (this.#client === client) this.#client = undefined
+            debug('connection broke (%s): a new one is made', cause.message)
+            setImmediate(this.#renew)
+            return new Error('pyvent makes a new connection')
           }
           return Math.min(FIRST_RETRY * 2 ** retries, MAX_RETRY)
         }
@@ -93,6 +119,8 @@ export class Link {
     })
     client.on('ready', () => {
       wasReady = true
+      if (!used && this.#client === client && !this.#closed) this.#hooks.opened?.(client)
+      used = true
       refusals.delete(this.#options.url)
       for (const resolve of this.#readyWaiters) resolve()
       this.#readyWaiters = []
@@ -106,6 +134,26 @@ export class Link {
     })
     this.#hooks.created?.(client)
     return client
+  }
+
+  /** Makes a new client after a ready one broke, if the connection is still needed (else the next use makes it). */
+  readonly #renew = (): void => {
+    if (this.#client === undefined && !this.#closed && this.#hooks.wanted()) void this.client
+  }
+
+  /**
+   * Gives the current client up (a reply showed it out of step with its
+   * commands): what it holds is rejected, as after a break, and sent again by
+   * its callers on a new client.
+   */
+  reset(): void {
+    const client = this.#client
+    // A client still connecting holds nothing it has written (and node-redis cannot destroy it).
+    if (client === undefined || !client.isReady) return
+    this.#client = undefined
+    debug('a reply out of step with its command: a new connection is made')
+    client.destroy()
+    setImmediate(this.#renew)
   }
 
   /** Resolves once the client (made now if there is none) is ready. */

@@ -4,13 +4,16 @@
  * travel as one script call), requests, replies and the group commands. It
  * counts what was queued and what Redis has answered, so `flush()` knows what
  * an exit could lose, and makes `send()` wait while too much is in flight.
+ * What it gives up on is never silent: counted in `stats().unsent`, and, while
+ * the node runs, reported as a {@link SendFailedError}.
  *
  * @module
  */
 import createDebug from 'debug'
 import type { ClientStats } from '../engine'
+import { SendFailedError } from '../errors'
 import type { Link } from './link'
-import { run, Script, SEND } from './scripts'
+import { REQUEST, run, Script, SEND } from './scripts'
 import { eventChannel, eventHead, groupsKey, streamKey } from './wire'
 
 const debug = createDebug('pyvent:redis:outbox')
@@ -27,11 +30,25 @@ const RESOLVED = Promise.resolve()
 const RETRY_MS = 20
 const MAX_RETRY_MS = 500
 
-/** Whether a failure may pass: a broken or closed connection, or a server busy loading (not a refusal of the command itself). */
+/**
+ * Whether a failure may pass: a broken, given-up or reset connection, or a
+ * server busy loading (not a refusal of the command itself). A connection
+ * closed by pyvent is not sent on again: the outbox is closed by then.
+ */
 function transient(error: unknown): boolean {
   const kind = (error as { constructor?: { name?: string } }).constructor?.name
   if (kind === 'SimpleError' || kind === 'BlobError' || kind === 'ErrorReply') return /^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)\b/.test(String((error as Error).message))
-  return kind !== 'DisconnectsClientError'
+  return true
+}
+
+/** What SEND and REQUEST answer; anything else was another command's reply. */
+const SCRIPT_REPLIES = new Map<Script, (reply: unknown) => boolean>([
+  [SEND, (reply) => reply === 0 || reply === 1],
+  [REQUEST, (reply) => reply === 0 || reply === 1]
+])
+
+function plural(count: number, one: string): string {
+  return `${count} ${one}${count === 1 ? '' : 's'}`
 }
 
 interface Batch {
@@ -51,6 +68,7 @@ export class Outbox {
   readonly #stats: ClientStats
   readonly #maxStreamLength: string
   readonly #settledHook: () => void
+  readonly #report: (error: Error) => void
   #open: Batch | undefined
   #sealScheduled = false
   #waiters: (() => void)[] = []
@@ -64,13 +82,15 @@ export class Outbox {
   settled = 0
   #closed = false
 
-  constructor(link: Link, node: string, seqs: Map<string, number>, stats: ClientStats, maxStreamLength: number, settled: () => void) {
+  /** `settled`: called whenever a command was answered. `report`: a {@link SendFailedError}, for the node's `error` event. */
+  constructor(link: Link, node: string, seqs: Map<string, number>, stats: ClientStats, maxStreamLength: number, settled: () => void, report: (error: Error) => void) {
     this.#link = link
     this.#node = node
     this.#seqs = seqs
     this.#stats = stats
     this.#maxStreamLength = String(maxStreamLength)
     this.#settledHook = settled
+    this.#report = report
   }
 
   /** Whether a batch is still being filled. */
@@ -120,21 +140,35 @@ export class Outbox {
     this.#open = undefined
     const keys = [eventChannel(batch.signal), streamKey(batch.signal), groupsKey(batch.signal)]
     const args = [eventHead(batch.sender, this.#node, batch.time), String(batch.seq), this.#maxStreamLength, ...batch.payloads]
-    void this.script(SEND, keys, args, batch.payloads.length, batch.chars)
+    const count = batch.payloads.length
+    void this.script(SEND, keys, args, count, batch.chars, `${plural(count, 'event')} of "${batch.signal}"`)
   }
 
   /**
    * Sends a command behind everything queued before it. `weight`: how many of
-   * the user's events, requests or replies it carries (for `unflushed`).
-   * Never rejects: a failure resolves `undefined` (and is logged).
+   * the user's events, requests or replies it carries (for `unflushed`), and
+   * `what` names them for the error if it is given up. Never rejects: a
+   * failure resolves `undefined` (and is logged; reported when `weight` > 0).
    */
-  command(args: string[], weight = 0): Promise<unknown> {
-    return this.#track(() => this.#link.client.sendCommand(args), weight, 0)
+  command(args: string[], weight = 0, what = String(args[0])): Promise<unknown> {
+    return this.#track(() => this.#link.client.sendCommand(args), weight, 0, what)
   }
 
   /** Runs a script behind everything queued before it; see {@link command}. */
-  script(script: Script, keys: string[], args: string[], weight = 0, chars = 0): Promise<unknown> {
-    return this.#track(() => run(this.#link.client, script, keys, args), weight, chars)
+  script(script: Script, keys: string[], args: string[], weight = 0, chars = 0, what = 'a script'): Promise<unknown> {
+    const valid = SCRIPT_REPLIES.get(script)
+    return this.#track(
+      async () => {
+        const reply = await run(this.#link.client, script, keys, args)
+        if (valid === undefined || valid(reply)) return reply
+        // Not this script's reply: another command's, so this one may never have run.
+        this.#link.reset()
+        throw new Error(`a reply that is not the script's (${typeof reply}): the connection was out of step`)
+      },
+      weight,
+      chars,
+      what
+    )
   }
 
   /** Like {@link command}, but rejects on failure. */
@@ -150,9 +184,10 @@ export class Outbox {
    * was transient: a connection that broke (the command may have run: a plain
    * listener may then see an event twice, counted in `duplicates`; a durable
    * group must not lose it) or a server still loading its data after a restart.
+   * What it gives up on is counted in `unsent`; a refusal is also reported.
    */
-  async #track(send: () => Promise<unknown>, weight: number, chars: number): Promise<unknown> {
-    if (this.#closed) return undefined
+  async #track(send: () => Promise<unknown>, weight: number, chars: number, what: string): Promise<unknown> {
+    if (this.#closed) return this.#unsent(weight)
     if (weight > 0 && chars === 0) this.queued += weight
     this.seal()
     this.inflight++
@@ -162,13 +197,36 @@ export class Outbox {
           return await send()
         } catch (error) {
           debug('command failed: %s', (error as Error).message)
-          if (weight === 0 || this.#closed || !transient(error)) return undefined
+          if (weight === 0) return undefined
+          // Stopped before Redis took it: stop() resolves false for it (its flush gave up).
+          if (this.#closed) return this.#unsent(weight)
+          if (!transient(error)) return this.#giveUp(error as Error, weight, what)
           await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MS * 2 ** attempt, MAX_RETRY_MS)))
+          if (this.#closed) return this.#unsent(weight)
         }
       }
     } finally {
       this.#done(weight, chars)
     }
+  }
+
+  #unsent(weight: number): undefined {
+    this.#stats.unsent += weight
+    return undefined
+  }
+
+  #giveUp(error: Error, weight: number, what: string): undefined {
+    this.#unsent(weight)
+    this.#report(
+      new SendFailedError(
+        'redis',
+        `Redis refused ${what} (${error.message}). pyvent does not send it again, and it may have reached ` +
+          'no listener or group (the steps of its script before the refusal stand). Counted in stats().unsent.',
+        weight,
+        { cause: error }
+      )
+    )
+    return undefined
   }
 
   /** Resolves once Redis has answered everything queued so far (or the outbox closed). */
@@ -195,9 +253,10 @@ export class Outbox {
     for (const resolve of waiters) resolve()
   }
 
-  /** Stops queuing; with `flush`, sends the batch being filled first. */
+  /** Stops queuing; with `flush`, sends the batch being filled first (else it counts in `unsent`). */
   close(flush: boolean): void {
     if (flush) this.seal()
+    this.#stats.unsent += this.#open?.payloads.length ?? 0
     this.#open = undefined
     this.#closed = true
     this.#wake()
