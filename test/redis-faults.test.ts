@@ -6,7 +6,7 @@
 // never silent.
 import net from 'node:net'
 import t, { Test } from 'tap'
-import { createClient, SocketClosedUnexpectedlyError } from '@redis/client'
+import { createClient, SocketClosedUnexpectedlyError } from 'redis'
 import { Node } from '../dist/index.js'
 import { Link } from '../dist/redis/link.js'
 import type { RedisClient } from '../dist/redis/load.js'

@@ -2,7 +2,7 @@
 // answers what each test says: what it gives up on is reported and counted,
 // never dropped silently, and a reply that is not its command's is not taken.
 import t from 'tap'
-import { SimpleError, SocketClosedUnexpectedlyError } from '@redis/client'
+import { SimpleError, SocketClosedUnexpectedlyError } from 'redis'
 import { emptyClientStats } from '../dist/engine.js'
 import type { Link } from '../dist/redis/link.js'
 import { Outbox } from '../dist/redis/outbox.js'
