@@ -34,9 +34,9 @@ export interface ClientStats {
   /** Durable work-group events this node moved to the dead-letter store after `maxDeliveries` attempts. */
   deadLettered: number
   /**
-   * Events, requests and replies this node gave up sending (Redis only): Redis
-   * refused them (each refusal also reported as `SendFailedError` on the
-   * `error` event), or the node stopped before Redis took them (`stop()` then
+   * Events, requests and replies this node gave up sending (Redis and NATS):
+   * the server refused them (each refusal also reported as `SendFailedError` on the
+   * `error` event), or the node stopped before the server took them (`stop()` then
    * resolves `false`).
    */
   unsent: number

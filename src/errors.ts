@@ -211,14 +211,14 @@ export class ConnectionLostError extends PyventError {
 }
 
 /**
- * Redis refused what a node sent (an error reply that sending again would not
- * change: out of memory, no permission, a read-only replica), so pyvent gave it
- * up: reported through the node's `error` event and counted in
+ * Redis or NATS refused what a node sent (on Redis an error reply that sending
+ * again would not change: out of memory, no permission, a read-only replica; on
+ * NATS a publish the client refused), so pyvent gave it up: reported through the node's `error` event and counted in
  * `stats().unsent`. The events a node sends in one tick on one signal travel
  * together, so one error may stand for several (`count`).
  */
 export class SendFailedError extends PyventError {
-  /** The engine: `'redis'`. */
+  /** The engine: `'redis'` or `'nats'`. */
   readonly engine: string
   /** How many events, requests or replies were given up. */
   readonly count: number

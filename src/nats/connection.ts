@@ -89,7 +89,7 @@ export class NatsClient implements Connection, MemberHost {
     this.stats = state.stats
     this.#gaps = state.gaps
     this.#inbound = new Inbound(state, handlers, replyPrefix(node), (signal) => this.#listening.has(signal))
-    this.#outbox = new Outbox(nats, node, () => this.maxPayloadBytes)
+    this.#outbox = new Outbox(nats, node, () => this.maxPayloadBytes, state.stats, (error) => handlers.error(error))
     this.#interests.subscribe(`${replyPrefix(node)}.*`, undefined, (msg) => this.#inbound.reply(msg))
     this.#dialer = new Dialer(nats, options, {
       connected: (nc) => this.#connected(nc),
@@ -200,14 +200,15 @@ export class NatsClient implements Connection, MemberHost {
       subject: eventSubject('q', signal, sender),
       fields: eventHeaders(this.#node, seq, Date.now()),
       body: '[' + json + ']',
-      reply: replySubject(this.#node, id)
+      reply: replySubject(this.#node, id),
+      weight: 1
     })
   }
 
   /** `request` is the reply subject the request came with (the facade hands it back unchanged). */
   reply(_node: string, request: string, ok: boolean, json: string): void {
     this.#queued++
-    this.#outbox.send({ subject: request, fields: replyHeaders(ok), body: '[' + json + ']' })
+    this.#outbox.send({ subject: request, fields: replyHeaders(ok), body: '[' + json + ']', weight: 1 })
   }
 
   // ---- work groups ----

@@ -4,12 +4,16 @@
  * message, as on the relay), requests and replies. Messages wait here until
  * the connection first comes up; after that nats.js buffers them across
  * reconnects. Payload text published and not yet proven at the server by a
- * round trip is counted, for backpressure.
+ * round trip is counted, for backpressure. What it gives up on is counted in
+ * `stats().unsent`, and a publish nats.js refused is reported as a
+ * {@link SendFailedError}.
  *
  * @module
  */
 import createDebug from 'debug'
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node'
+import type { ClientStats } from '../engine'
+import { SendFailedError } from '../errors'
 import type { TransportModule } from './load'
 import { eventSubject } from './subjects'
 import { eventHeaders, HeaderFields } from './wire'
@@ -36,6 +40,8 @@ export interface Outgoing {
   fields: HeaderFields
   body: string
   reply?: string
+  /** How many of the user's events, requests or replies it carries. */
+  weight: number
 }
 
 /** The outbound path of one node connection. */
@@ -44,6 +50,8 @@ export class Outbox {
   readonly #node: string
   /** The largest body this node may send now, in bytes. */
   readonly #limit: () => number
+  readonly #stats: ClientStats
+  readonly #report: (error: SendFailedError) => void
   #nc: NatsConnection | undefined
   #open: Batch | undefined
   #sealScheduled = false
@@ -53,10 +61,13 @@ export class Outbox {
   /** Payload text published since the last proven round trip. */
   unconfirmedChars = 0
 
-  constructor(nats: TransportModule, node: string, limit: () => number) {
+  /** `report`: a {@link SendFailedError}, for the node's `error` event. */
+  constructor(nats: TransportModule, node: string, limit: () => number, stats: ClientStats, report: (error: SendFailedError) => void) {
     this.#nats = nats
     this.#node = node
     this.#limit = limit
+    this.#stats = stats
+    this.#report = report
   }
 
   /** Adds one event to this tick's batch of (signal, sender), numbered `seq`. */
@@ -91,7 +102,8 @@ export class Outbox {
     this.send({
       subject: eventSubject('e', open.signal, open.sender),
       fields: eventHeaders(this.#node, open.seq, open.time),
-      body: '[' + open.payloads.join(',') + ']'
+      body: '[' + open.payloads.join(',') + ']',
+      weight: open.payloads.length
     })
   }
 
@@ -117,12 +129,23 @@ export class Outbox {
     } catch (error) {
       // A closed or draining connection, or a body over the server's limit (send() checks maxPayloadBytes first).
       debug('publish on %s failed: %s', message.subject, (error as Error).message)
+      this.#stats.unsent += message.weight
+      if (this.#closed) return
+      this.#report(
+        new SendFailedError(
+          'nats',
+          `NATS refused a message on ${message.subject} (${(error as Error).message}). pyvent does not send it again. Counted in stats().unsent.`,
+          message.weight,
+          { cause: error }
+        )
+      )
     }
   }
 
-  /** Drops what has not been published. */
+  /** Drops what has not been published (counted in `unsent`: the node stopped before the server took it). */
   close(): void {
     this.#closed = true
+    this.#stats.unsent += (this.#open?.payloads.length ?? 0) + this.#waiting.reduce((sum, message) => sum + message.weight, 0)
     this.#open = undefined
     this.#waiting.length = 0
   }
