@@ -92,6 +92,7 @@ const ROWS = [
       line('zmq', 'push/pull each way', 'round trip p50 / p99', latency(roundTrip.median))
     ]
   },
+  require('./lib/redis').pingPongRow(() => ({ runs, line, micros })),
   {
     id: 'ipc',
     title: 'baseline: child_process IPC',

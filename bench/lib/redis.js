@@ -53,11 +53,11 @@ function delivery(file, [listen, send], count, extra = {}) {
   })
 }
 
-function roundTrip(file, S) {
+function roundTrip(file, S, [answer, ask] = ['responder', 'requester']) {
   return onRedis(async (spawnRole, url) => {
-    const responder = spawnRole({ file, role: 'responder', config: { url } })
+    const responder = spawnRole({ file, role: answer, config: { url } })
     await responder.ready
-    const requester = spawnRole({ file, role: 'requester', config: { url } })
+    const requester = spawnRole({ file, role: ask, config: { url } })
     await requester.ready
     return requester.call('go', S.roundTrips)
   })
@@ -105,4 +105,25 @@ function rows(helpers) {
   ]
 }
 
-module.exports = { rows }
+/**
+ * A baseline row: raw node-redis ping-pong through redis-server (PUBLISH each way, JSON
+ * per message), shown beside the raw zeromq one-hop round trip. No target.
+ */
+function pingPongRow(helpers) {
+  return {
+    id: 'redis-pingpong',
+    title: 'baseline: Redis pub/sub ping-pong',
+    measure: (S) => helpers().runs(S.reps, roundTrip('redis-raw.js', S, ['echo', 'pinger'])),
+    lines: ({ median: m }, results) => {
+      const { line, micros } = helpers()
+      const zmq = results.zmq?.roundTrip.median.p50
+      return [
+        line('redis', 'PUBLISH ping / PUBLISH pong', 'round trip p50 / p99', `${micros(m.p50)} / ${micros(m.p99)}`, {
+          vs: zmq === undefined ? '' : `${(m.p50 / zmq).toFixed(2)}x zmq p50`
+        })
+      ]
+    }
+  }
+}
+
+module.exports = { rows, pingPongRow }

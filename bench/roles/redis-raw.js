@@ -91,6 +91,35 @@ runRole({
     }
   },
 
+  /** Echoes every ping back unchanged, parsed and stringified as any program handling objects must. */
+  async echo({ url }) {
+    const sub = await client(url)
+    const pub = await client(url)
+    await sub.subscribe('raw:ping', (message) => void pub.publish('raw:pong', JSON.stringify(JSON.parse(message))))
+    return {}
+  },
+
+  /** Ping-pong through redis-server: PUBLISH a ping, wait for its pong, one after another. */
+  async pinger({ url }) {
+    const sub = await client(url)
+    const pub = await client(url)
+    let answered
+    await sub.subscribe('raw:pong', (message) => answered(JSON.parse(message)))
+    return {
+      async go({ warmup, count }) {
+        const samples = []
+        for (let k = 0; k < warmup + count; k++) {
+          const start = performance.now()
+          const pong = new Promise((resolve) => (answered = resolve))
+          await pub.publish('raw:ping', JSON.stringify(makeEvent(k)))
+          await pong
+          if (k >= warmup) samples.push(performance.now() - start)
+        }
+        return { ...latencySummary(samples), ...usage() }
+      }
+    }
+  },
+
   async producer({ url }) {
     const redis = await client(url)
     return {
