@@ -60,3 +60,22 @@ t.test('a sender with no relay to reach fails in bounded time with a typed error
   t.match(line, /server: false/, 'the message says what to do')
   t.equal(await sender.exit(), 3)
 })
+
+t.test('stats() polled on the node hosting the relay leaves no listener behind', async (t) => {
+  const node = new Node({ port: ports.next() })
+  t.teardown(() => node.stop())
+  t.ok(await node.startServer(), 'hosts the relay')
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => void warnings.push(warning)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  // More calls than EventEmitter's default limit of 10 listeners per event.
+  for (let i = 0; i < 25; i++) t.type((await node.stats()).relay?.forwarded, 'number', `call ${i + 1} has the relay's counters`)
+  // Warnings are emitted on a later tick.
+  await new Promise((resolve) => setImmediate(resolve))
+  t.same(
+    warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+    [],
+    'no MaxListenersExceededWarning'
+  )
+})

@@ -150,16 +150,20 @@ export class RelayHost extends EventEmitter {
     const child = this.#child
     if (child === undefined || !child.connected) return undefined
     this.#hold(child)
+    // Every listener this call adds to the child goes with the call (stats() is polled).
+    const done = new AbortController()
+    const { signal } = done
     try {
-      const exited = once(child, 'exit').then(() => undefined)
+      const exited = once(child, 'exit', { signal }).then(() => undefined)
       child.send({ type: 'stats' } satisfies ToRelay)
       for (;;) {
         // A relay that ends meanwhile has no counters to give.
-        const reply = await Promise.race([once(child, 'message').then(([message]) => message as ToHost), exited])
+        const reply = await Promise.race([once(child, 'message', { signal }).then(([message]) => message as ToHost), exited])
         if (reply === undefined) return undefined
         if (reply.type === 'stats') return reply.stats
       }
     } finally {
+      done.abort()
       if (this.#child === child) this.#release(child)
     }
   }
