@@ -98,7 +98,7 @@ export interface NodeOptions {
   delivery?: DeliveryMode
   /**
    * Queue limit, in messages, of every socket queue (the sender's, the relay's
-   * and each listener's). A message is one batch of at most 16 KiB of payload
+   * and each listener's). A message is one batch of at most 32 KiB of payload
    * text, so this bounds memory at every hop.
    * @default 64
    */

@@ -30,7 +30,7 @@ export const HOLD_AT = 32
 /** Parked messages of a held node at which it is told to go on. */
 export const RELEASE_AT = 8
 /** Parked messages in all at which the relay stops reading until half have gone. */
-export const MAX_PARKED = 1024
+export const MAX_PARKED = 512
 /** Longest pause between two attempts to publish parked messages, in milliseconds. */
 const MAX_RETRY_WAIT = 10
 /** The key of the relay's own heartbeats: tried first, so a slow listener does not silence the relay. */
