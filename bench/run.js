@@ -298,13 +298,15 @@ const ROWS = [
 function throughputLines(row, where, data, results) {
   const ipc = results.ipc?.throughput.median.rate
   const zmq = results.zmq?.throughput.median.rate
+  // Row 1 (relay in a third process) carries the performance issue's target; the others the earlier one.
+  const factor = row === '1' ? 4 : 3
   return MODES.flatMap((mode) => {
     const { median: m } = data[mode]
     return [
       line(row, `${where}, ${mode}`, 'throughput', rate(m.rate), {
         vs: `${ratios(m.rate, { ipc, zmq })} ${spread(data[mode])}`,
-        target: '>= 3x ipc',
-        pass: judge(ipc, () => m.rate >= 3 * ipc)
+        target: `>= ${factor}x ipc`,
+        pass: judge(ipc, () => m.rate >= factor * ipc)
       }),
       lostLine(row, mode, data[mode])
     ]
