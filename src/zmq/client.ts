@@ -1,26 +1,26 @@
 /**
  * The client sockets of a node: a Push connected to the relay's pull port and
- * a Subscriber connected to its publisher port; readiness probes and the
- * receive loop. What it sends waits in its outbox (outbox.ts, batching and
- * backpressure); its work-group reports go out through group-reports.ts.
+ * a Subscriber connected to its publisher port, and the receive loop. What it
+ * sends waits in its outbox (outbox.ts, batching and backpressure); its
+ * readiness probes are in probes.ts, its work-group reports go out through
+ * group-reports.ts.
  *
  * @module
  */
 import { isMainThread } from 'node:worker_threads'
 import createDebug from 'debug'
 import type { Push, Subscriber } from 'zeromq'
-import { decode, encodeControl, encodeReply, EventMessage } from '../codec'
-import { HEARTBEAT_TOPIC, isResponderTopic, probeTopic, replyTopic, requestTopic, responderTopic, topicFrame } from '../topics'
+import { decode, encodeReply, EventMessage } from '../codec'
+import { HEARTBEAT_TOPIC, isResponderTopic, replyTopic, requestTopic, responderTopic, topicFrame } from '../topics'
 import type { ResolvedOptions } from '../options'
 import type { ClientStats, Connection, EngineHandlers, Membership, WireState } from '../engine'
 import { GroupReports } from './group-reports'
 import { Outbox } from './outbox'
+import { Probes } from './probes'
 import { endpoint, isEAGAIN, MAX_POLL_INTERVAL, pause, pushSocket, sendFrames, subscriberSocket } from './sockets'
 
 const debug = createDebug('pyvent:client')
 
-/** Longest pause between two probes of one readiness check. */
-const MAX_PROBE_INTERVAL = 200
 /** Messages a polling client takes in a row before it lets its thread's event loop run. */
 const POLL_BATCH = 256
 /**
@@ -50,13 +50,7 @@ export class Client implements Connection {
    * only when it can complete at once.
    */
   readonly #polling = !isMainThread
-  /** Probes waiting to come back, by topic, oldest first (Map keeps insertion order). */
-  readonly #probes = new Map<string, () => void>()
-  /** Wakes every probe sleeping between two attempts (on close). */
-  readonly #probeWakers = new Set<() => void>()
-  #probeCount = 0
-  /** How many of the messages queued in the outbox a returned probe proved forwarded. */
-  #forwarded = 0
+  readonly #probes: Probes
   #receiving = false
   /**
    * The heartbeat unsubscription of a receive loop that just ended, held back one
@@ -92,6 +86,15 @@ export class Client implements Connection {
       maxPayloadBytes: options.maxMessageSize,
       send: (frames) => sendFrames(push, frames, polling, closed),
       heard: () => this.#heard()
+    })
+    this.#probes = new Probes({
+      node,
+      subscribe: (topic) => this.subscribe(topic),
+      unsubscribe: (topic) => this.unsubscribe(topic),
+      send: (frames) => this.#outbox.enqueueFrames(frames, true),
+      queued: () => this.#outbox.queued,
+      listen: () => this.startReceiving(),
+      closed
     })
     this.#reports = new GroupReports({ options, polling, enqueue: (frames) => this.#outbox.enqueueFrames(frames, true) })
     this.#push.connect(endpoint(options, 'pull'))
@@ -158,50 +161,13 @@ export class Client implements Connection {
   }
 
   /**
-   * Proves a round trip through the relay: subscribes to a fresh probe topic,
-   * then sends probes to it until one comes back. Because subscriptions travel
-   * in order on one connection, the returning probe also proves every earlier
-   * subscription is live at the relay; because the probe is queued behind
-   * every earlier event, it also proves those were forwarded.
+   * Proves a round trip through the relay (see probes.ts): every earlier
+   * subscription is live there, every earlier message forwarded.
    *
    * @returns `true` if a probe came back within `timeout` milliseconds.
    */
-  async probe(timeout: number): Promise<boolean> {
-    if (this.#closed) return false
-    const topic = probeTopic(this.#node, ++this.#probeCount)
-    const mark = this.#outbox.queued
-    const frames = encodeControl('p', topic)
-    let arrived = false
-    let wake: (() => void) | undefined
-    this.#probes.set(topic, () => {
-      arrived = true
-      this.#forwarded = Math.max(this.#forwarded, mark)
-      wake?.()
-    })
-    this.subscribe(topic)
-    this.startReceiving()
-    const deadline = Date.now() + timeout
-    let interval = 5
-    try {
-      while (!arrived && !this.#closed) {
-        const left = deadline - Date.now()
-        if (left <= 0) break
-        this.#outbox.enqueueFrames(frames, true)
-        let timer: NodeJS.Timeout | undefined
-        await new Promise<void>((resolve) => {
-          wake = resolve
-          this.#probeWakers.add(resolve)
-          timer = setTimeout(resolve, Math.min(interval, left))
-        })
-        clearTimeout(timer)
-        if (wake !== undefined) this.#probeWakers.delete(wake)
-        interval = Math.min(interval * 2, MAX_PROBE_INTERVAL)
-      }
-    } finally {
-      this.#probes.delete(topic)
-      this.unsubscribe(topic)
-    }
-    return arrived
+  probe(timeout: number): Promise<boolean> {
+    return this.#probes.probe(timeout)
   }
 
   /** Starts the receive loop if something needs it and it is not running. */
@@ -333,13 +299,7 @@ export class Client implements Connection {
         return
       case 'p':
         this.#learnLimit(message.limit)
-        // A probe that comes back also proves every older probe's point (their
-        // subscriptions were made earlier on the same connection): settle those too.
-        if (!this.#probes.has(message.topic)) return
-        for (const [topic, arrived] of this.#probes) {
-          arrived()
-          if (topic === message.topic) break
-        }
+        this.#probes.arrived(message.topic)
         return
       case 'h':
         this.#learnLimit(message.limit)
@@ -370,12 +330,12 @@ export class Client implements Connection {
 
   /** Whether something was queued that no returned probe has proved forwarded yet. */
   get unflushed(): boolean {
-    return this.#outbox.queued > this.#forwarded
+    return this.#outbox.queued > this.#probes.forwarded
   }
 
   /** How many events and replies were queued that no returned probe has proved forwarded yet. */
   get unflushedCount(): number {
-    return this.#outbox.queued - this.#forwarded
+    return this.#outbox.queued - this.#probes.forwarded
   }
 
   /**
@@ -392,7 +352,7 @@ export class Client implements Connection {
     this.#sub.close()
     this.#reports.close()
     this.#outbox.close()
-    for (const wake of this.#probeWakers) wake()
+    this.#probes.close()
     debug('closed')
   }
 }
