@@ -240,16 +240,16 @@ export class Client implements Connection {
    * Reads what waits on the subscriber when no receive loop does: a node that
    * only sends has no loop, and still hears the relay's flow control (on its
    * reply topic, subscribed from the start). A look at `readable` costs one
-   * socket option read, so it runs after every message sent. Returns `true`
-   * when a message waits for the receive loop, whose pending receive settles
-   * only once the event loop turns (the outbox then lets it turn).
+   * socket option read, so it runs after every message sent. Never while the
+   * receive loop runs: reading the socket's events would swallow the wake-up
+   * its pending receive waits for (work-group deals then waited, members sat
+   * idle). That loop reads once the event loop turns, which the outbox makes
+   * sure of.
    */
-  #heard(): boolean {
-    if (this.#closed || !this.#sub.readable) return false
-    if (this.#receiving) return true
+  #heard(): void {
+    if (this.#receiving || this.#closed || !this.#sub.readable) return
     this.#receiving = true
     void this.#readWaiting()
-    return false
   }
 
   async #readWaiting(): Promise<void> {

@@ -61,12 +61,25 @@ export interface OutboxConfig {
   /**
    * Called after each message sent, and often while the relay holds the node:
    * the client reads what the relay said meanwhile (a hold, or "go on") when
-   * nothing else is reading. Returns `true` when something waits that only a
-   * turn of the event loop lets the client read (its receive loop is pending):
-   * the outbox then lets the loop turn before it sends on.
+   * nothing else is reading.
    */
-  heard?(): boolean
+  heard?(): void
 }
+
+/**
+ * Longest a sending loop that awaits `send()` runs without a turn of the event
+ * loop, in milliseconds. While the queue is short every `send()` settles at
+ * once, so such a loop would never leave the microtask queue: the client's
+ * pending receive would read the relay's "hold" only when the loop paused (the
+ * relay parked hundreds of messages meanwhile), and the application's timers
+ * would wait as long. Past this, `send()` settles after one turn instead. (The
+ * outbox's own sending does not pause for it: what the application queued
+ * meanwhile would outlive V8's young-generation collections, which then grow
+ * the young generation.)
+ */
+export const MAX_BUSY_MS = 5
+/** Events queued between two looks at the clock for {@link MAX_BUSY_MS}. */
+const LOOK_EVERY = 64
 
 /** Longest pause between two looks for the relay's "go on" while it holds the node. */
 const MAX_HOLD_LOOK = 8
@@ -77,7 +90,13 @@ export class Outbox {
   readonly #seqs: Map<string, number>
   readonly #stats: ClientStats
   readonly #send: (frames: Frames) => Promise<void>
-  readonly #heard: () => boolean
+  readonly #heard: () => void
+  /** When the event loop last turned while this outbox was busy (Date.now()). */
+  #turned = 0
+  /** Events queued since the last look at the clock. */
+  #sinceLook = 0
+  /** Settles on the next turn of the event loop, while a send() waits for one. */
+  #turn: Promise<void> | undefined
   /** Until when (Date.now()) the relay holds this node's sending; 0 when it does not. */
   #heldUntil = 0
   /** Ends the current wait of a held outbox early (the relay said "go on"). */
@@ -102,7 +121,7 @@ export class Outbox {
     this.#seqs = seqs
     this.#stats = stats
     this.#send = send
-    this.#heard = heard ?? (() => false)
+    this.#heard = heard ?? (() => undefined)
     this.#batchChars = batchChars(maxPayloadBytes)
   }
 
@@ -148,8 +167,22 @@ export class Outbox {
         setImmediate(this.#sealTick)
       }
     }
-    if (this.#queuedChars < MAX_QUEUED_CHARS) return RESOLVED
-    return new Promise((resolve) => this.#waiters.push(resolve))
+    if (this.#queuedChars >= MAX_QUEUED_CHARS) return new Promise((resolve) => this.#waiters.push(resolve))
+    if (++this.#sinceLook < LOOK_EVERY) return RESOLVED
+    this.#sinceLook = 0
+    return Date.now() - this.#turned < MAX_BUSY_MS ? RESOLVED : this.#nextTurn()
+  }
+
+  /** A promise that settles on the next turn of the event loop (one for every caller until then). */
+  #nextTurn(): Promise<void> {
+    this.#turn ??= new Promise((resolve) =>
+      setImmediate(() => {
+        this.#turned = Date.now()
+        this.#turn = undefined
+        resolve()
+      })
+    )
+    return this.#turn
   }
 
   /** Queues ready-made frames (replies, probes, group reports) behind everything queued before. */
@@ -205,6 +238,8 @@ export class Outbox {
   }
 
   readonly #sealTick = (): void => {
+    // An immediate runs once per turn of the event loop.
+    this.#turned = Date.now()
     this.#sealScheduled = false
     if (this.#open !== undefined) this.#seal()
   }
@@ -229,9 +264,7 @@ export class Outbox {
         }
         const item = queue[0] as Batch | Frames
         await this.#send(Array.isArray(item) ? item : encodeEvents(topicFrame(item.signal), item, this.#node, item.payloads))
-        // While the socket has room every send settles at once and this loop never
-        // leaves the microtask queue: a relay's "hold" would wait for the end of the burst.
-        if (this.#heard()) await new Promise((resolve) => setImmediate(resolve))
+        this.#heard()
         if (!Array.isArray(item)) this.#queuedChars -= item.chars - item.payloads.length
         queue.shift()
         if (this.#waiters.length > 0 && this.#queuedChars < MAX_QUEUED_CHARS / 2) this.#wake()
