@@ -73,6 +73,8 @@ export interface ControlMessage {
   topic: string
   /** The relay's `maxMessageSize` in bytes, when the relay announces it (header field `m`). */
   limit?: number
+  /** The relay drops for slow listeners (header field `d`: 1): senders then mark their streams' ends. */
+  drop?: boolean
 }
 
 /**
@@ -142,6 +144,8 @@ const CONTROL_HEADERS = {
 export interface ControlFields {
   /** The relay's `maxMessageSize` in bytes (header field `m`): a positive safe integer. */
   limit?: number
+  /** The relay's delivery mode is drop (header field `d`: 1). */
+  drop?: boolean
 }
 
 /**
@@ -152,9 +156,17 @@ export interface ControlFields {
  */
 export function encodeControl(kind: 'p' | 'h', topic: string, fields?: ControlFields): Frames {
   const limit = fields?.limit
-  if (limit === undefined) return [topicFrame(topic), CONTROL_HEADERS[kind], EMPTY_BODY]
-  if (!isLimit(limit)) throw new RangeError(`The announced limit must be a positive safe integer, got ${String(limit)}.`)
-  return [topicFrame(topic), JSON.stringify({ v: PROTOCOL_VERSION, k: kind, m: limit }), EMPTY_BODY]
+  if (limit === undefined && fields?.drop !== true) return [topicFrame(topic), CONTROL_HEADERS[kind], EMPTY_BODY]
+  if (limit !== undefined && !isLimit(limit)) throw new RangeError(`The announced limit must be a positive safe integer, got ${String(limit)}.`)
+  return [topicFrame(topic), controlHeader(kind, fields), EMPTY_BODY]
+}
+
+/** The header of a probe or heartbeat that carries the relay's announcements. */
+export function controlHeader(kind: 'p' | 'h', fields: ControlFields = {}): string {
+  const head: Record<string, unknown> = { v: PROTOCOL_VERSION, k: kind }
+  if (fields.limit !== undefined) head.m = fields.limit
+  if (fields.drop === true) head.d = 1
+  return JSON.stringify(head)
 }
 
 /** Builds the relay's flow control for the node whose reply topic is `topic`: hold for `hold` ms, or go on (0). */
@@ -263,7 +275,7 @@ export function decode(frames: Buffer[]): Message {
         else if (requested !== undefined) signal = requested
         else fail(`${kind === 'q' ? 'requests' : 'events'} may not use the reserved topic "${topic}"`)
       }
-      if (body.length === 0) fail('an event message must carry at least one payload')
+      // An event message with no payload is a sender's mark of where its stream stands (PROTOCOL.md section 5).
       if (kind === 'q' && body.length !== 1) fail('a request carries exactly one payload')
       const message: EventMessage = {
         kind,
@@ -296,6 +308,7 @@ export function decode(frames: Buffer[]): Message {
     case 'h': {
       const message: ControlMessage = { kind, topic }
       if (header.m !== undefined) message.limit = field(header, 'm', isLimit, 'a positive integer')
+      if (header.d === 1) message.drop = true
       return message
     }
     case 'x':

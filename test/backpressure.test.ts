@@ -55,6 +55,22 @@ t.test("drop mode: a slow listener loses events, the others don't, and every dro
   t.ok(b.received! > a.received!, 'a slow listener does not hold the fast one back')
 })
 
+t.test('drop mode: what a listener missed at the end of a burst is counted with no later event (the sender marks its stream)', async (t) => {
+  const port = ports.next()
+  const sender = new Node({ port, delivery: 'drop', highWaterMark: 4 })
+  t.teardown(() => sender.stop())
+  await sender.ready()
+  const slow = spawnNode(t, fixture('burst-listener.js'), [String(port), '20', 'drop'])
+  await slow.line('READY')
+  const total = 300_000
+  for (let i = 0; i < total; i++) await sender.send('burst', { i, food: 'sushi', drink: 'sake' })
+  // No end marker this time: only the sender's marks (MARK_AFTER) can show the tail.
+  slow.process.stdin!.write(`account ${total}\n`)
+  const a = parse(await slow.line(/^ACCOUNTED/, 30_000))
+  t.ok(a.received! < total, `the slow listener lost events (${total - a.received!})`)
+  t.equal(a.received! + a.gaps!, total, 'what it received and its gaps add up to every event sent')
+})
+
 t.test('a listener busy through a burst lets its event loop turn (timers run, received messages are freed)', async (t) => {
   const port = ports.next()
   const relay = new Node({ port })

@@ -76,6 +76,16 @@ t.test('probes and heartbeats may announce the relay\'s maxMessageSize in "m"', 
   t.notOk('limit' in ignored, '"m" means nothing in an event header and is ignored there')
 })
 
+t.test('an event message with no payload is a stream mark, and drop mode is announced in "d"', async (t) => {
+  const mark = decode(wire(encodeEvents(topicFrame('sig'), { kind: 'e', sender: 'pyvent', seq: 42, time: 1 }, NODE, [])))
+  t.match(mark, { kind: 'e', signal: 'sig', node: NODE, seq: 42, payloads: [] }, 'decodes with no payloads, numbered where the stream stands')
+  const heartbeat = encodeControl('h', '$h', { limit: 1024, drop: true })
+  t.equal(heartbeat[1]!.toString(), '{"v":1,"k":"h","m":1024,"d":1}', 'the field on the wire')
+  t.same(decode(wire(heartbeat)), { kind: 'h', topic: '$h', limit: 1024, drop: true })
+  t.same(decode(wire(encodeControl('p', '$p.abc.1', { drop: true }))), { kind: 'p', topic: '$p.abc.1', drop: true })
+  t.notOk('drop' in decode(wire(encodeControl('h', '$h', { limit: 1024, drop: false }))), 'lossless: no "d"')
+})
+
 t.test('group topics carry the signal and group', async (t) => {
   const topic = groupTopic('resize', 'workers', NODE)
   t.same(parseGroupTopic(topic), ['resize', 'workers', NODE])
@@ -160,7 +170,7 @@ t.test('malformed messages are refused with a reason', async (t) => {
     ['body not JSON', [good[0]!, good[1]!, Buffer.from('[{')], /body frame is not valid JSON/],
     ['body invalid UTF-8', [good[0]!, good[1]!, Buffer.from([0x5b, 0xc3, 0x28, 0x5d])], /body frame is not valid UTF-8/],
     ['body an object', [good[0]!, good[1]!, Buffer.from('{}')], /JSON array/],
-    ['empty batch', [good[0]!, good[1]!, Buffer.from('[]')], /at least one payload/],
+    ['empty request', [Buffer.from('$q["sig"]\0'), header({ ...event, k: 'q', i: 'r1' }), Buffer.from('[]')], /exactly one payload/],
     ['event on reserved topic', [Buffer.from('$h\0'), good[1]!, good[2]!], /reserved topic/],
     ['missing sender', [good[0]!, header({ ...event, s: undefined }), good[2]!], /"s" must be/],
     ['empty sender', [good[0]!, header({ ...event, s: '' }), good[2]!], /"s" must be/],

@@ -298,11 +298,11 @@ export class Client implements Connection {
         this.#handlers.message(message)
         return
       case 'p':
-        this.#learnLimit(message.limit)
+        this.#learnRelay(message)
         this.#probes.arrived(message.topic)
         return
       case 'h':
-        this.#learnLimit(message.limit)
+        this.#learnRelay(message)
         return
       case 'x':
         this.#outbox.hold(message.hold)
@@ -310,7 +310,9 @@ export class Client implements Connection {
     }
   }
 
-  #learnLimit(limit: number | undefined): void {
+  /** What the relay announces in its probe answers and heartbeats: its body limit, and whether it drops. */
+  #learnRelay({ limit, drop }: { limit?: number; drop?: boolean }): void {
+    this.#outbox.markStreams(drop === true)
     if (limit === undefined || limit === this.#relayLimit) return
     this.#relayLimit = limit
     this.#outbox.setBodyLimit(this.maxPayloadBytes)

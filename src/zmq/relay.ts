@@ -8,7 +8,7 @@
 import createDebug from 'debug'
 import { Context } from 'zeromq'
 import type { Pull, XPublisher } from 'zeromq'
-import { decodeGroupState, encodeControl, encodeNoResponders, Frames, PROTOCOL_VERSION } from '../codec'
+import { controlHeader, decodeGroupState, encodeControl, encodeNoResponders, Frames } from '../codec'
 import { HEARTBEAT_TOPIC, replyTopic, requestOrigin, topicKind, TopicKind } from '../topics'
 import { responderTable, WorkGroups } from './groups'
 import type { ResolvedOptions } from '../options'
@@ -67,9 +67,11 @@ export class Relay {
     this.#pub = publisherSocket(options, context)
     this.#pull = pullSocket(options, context)
     // Every heartbeat and probe answer says how large a body this relay takes, so a
-    // node with a larger maxMessageSize refuses what the relay would drop.
-    this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, { limit: options.maxMessageSize })
-    this.#probeHeader = JSON.stringify({ v: PROTOCOL_VERSION, k: 'p', m: options.maxMessageSize })
+    // node with a larger maxMessageSize refuses what the relay would drop, and
+    // whether it drops for slow listeners, so senders mark where their streams end.
+    const announced = { limit: options.maxMessageSize, drop: options.delivery === 'drop' }
+    this.#heartbeat = encodeControl('h', HEARTBEAT_TOPIC, announced)
+    this.#probeHeader = controlHeader('p', announced)
     this.#publisher = new Publisher({
       pub: this.#pub,
       lossless: options.delivery === 'lossless',
