@@ -12,6 +12,7 @@ import createDebug from 'debug'
 import { encodeEvents, Frames } from '../codec'
 import type { ClientStats } from '../engine'
 import { topicFrame } from '../topics'
+import { StreamMarks } from './stream-marks'
 
 const debug = createDebug('pyvent:client')
 
@@ -80,14 +81,6 @@ export interface OutboxConfig {
 export const MAX_BUSY_MS = 5
 /** Events queued between two looks at the clock for {@link MAX_BUSY_MS}. */
 const LOOK_EVERY = 64
-/**
- * Behind a relay that drops for slow listeners, a stream's end is marked this
- * many milliseconds after its node went quiet, and again at each later step
- * (a mark can be dropped too, while the listener is still behind): an event
- * message with no payload, numbered where the stream stands, so that a listener
- * counts in `gaps` what it missed of a burst's end, which no later event shows.
- */
-export const MARK_AFTER = [100, 1000, 10_000] as const
 
 /** Longest pause between two looks for the relay's "go on" while it holds the node. */
 const MAX_HOLD_LOOK = 8
@@ -105,14 +98,8 @@ export class Outbox {
   #sinceLook = 0
   /** Settles on the next turn of the event loop, while a send() waits for one. */
   #turn: Promise<void> | undefined
-  /** Whether the relay drops for slow listeners, so stream ends are marked. */
-  #marking = false
-  /** Signals sent on since their end was last marked, with the sender name of their last event. */
-  readonly #unmarked = new Map<string, string>()
-  /** Whether an event was queued since the mark timer was set. */
-  #sentSinceMark = false
-  #markStep = 0
-  #markTimer: NodeJS.Timeout | undefined
+  /** Stream marks behind a relay in drop mode (stream-marks.ts). */
+  readonly #marks: StreamMarks
   /** Until when (Date.now()) the relay holds this node's sending; 0 when it does not. */
   #heldUntil = 0
   /** Ends the current wait of a held outbox early (the relay said "go on"). */
@@ -139,6 +126,7 @@ export class Outbox {
     this.#send = send
     this.#heard = heard ?? (() => undefined)
     this.#batchChars = batchChars(maxPayloadBytes)
+    this.#marks = new StreamMarks({ node, seqs, enqueue: (frames) => this.enqueueFrames(frames, true) })
   }
 
   /** Messages queued so far (events, requests and replies; not probes or group reports). */
@@ -146,14 +134,9 @@ export class Outbox {
     return this.#queued
   }
 
-  /** Marks stream ends (see {@link MARK_AFTER}) while the relay says it drops for slow listeners. */
+  /** Marks stream ends (stream-marks.ts) while the relay says it drops for slow listeners. */
   markStreams(on: boolean): void {
-    if (on === this.#marking) return
-    this.#marking = on
-    if (on) return
-    clearTimeout(this.#markTimer)
-    this.#markTimer = undefined
-    this.#unmarked.clear()
+    this.#marks.on = on
   }
 
   /** Sizes the batches for bodies of at most `bytes` (when the relay says it takes less than the node). */
@@ -172,7 +155,7 @@ export class Outbox {
     this.#queuedChars += json.length
     const seq = this.#seqs.get(signal) ?? 0
     this.#seqs.set(signal, seq + 1)
-    if (this.#marking && kind === 'e') this.#unmark(signal, sender)
+    if (kind === 'e' && this.#marks.on) this.#marks.sent(signal, sender)
     const open = this.#open
     if (
       open !== undefined &&
@@ -198,36 +181,6 @@ export class Outbox {
     if (++this.#sinceLook < LOOK_EVERY) return RESOLVED
     this.#sinceLook = 0
     return Date.now() - this.#turned < MAX_BUSY_MS ? RESOLVED : this.#nextTurn()
-  }
-
-  #unmark(signal: string, sender: string): void {
-    if (this.#unmarked.get(signal) !== sender) this.#unmarked.set(signal, sender)
-    this.#sentSinceMark = true
-    if (this.#markTimer === undefined) {
-      this.#markStep = 0
-      this.#markTimer = setTimeout(this.#markTick, MARK_AFTER[0]).unref()
-    }
-  }
-
-  /** Marks every unmarked stream once its node has been quiet for the current step. */
-  readonly #markTick = (): void => {
-    this.#markTimer = undefined
-    if (this.#closed || !this.#marking || this.#unmarked.size === 0) return
-    if (this.#sentSinceMark) {
-      this.#sentSinceMark = false
-      this.#markStep = 0
-    } else {
-      const time = Date.now()
-      for (const [signal, sender] of this.#unmarked) {
-        const mark = { kind: 'e' as const, sender, seq: this.#seqs.get(signal) ?? 0, time }
-        this.enqueueFrames(encodeEvents(topicFrame(signal), mark, this.#node, []), true)
-      }
-      if (++this.#markStep >= MARK_AFTER.length) {
-        this.#unmarked.clear()
-        return
-      }
-    }
-    this.#markTimer = setTimeout(this.#markTick, MARK_AFTER[this.#markStep]).unref()
   }
 
   /** A promise that settles on the next turn of the event loop (one for every caller until then). */
@@ -271,7 +224,7 @@ export class Outbox {
   /** Drops what is queued and releases every send() waiting for room. */
   close(): void {
     this.#closed = true
-    clearTimeout(this.#markTimer)
+    this.#marks.close()
     this.#release?.()
     this.#wake()
   }
