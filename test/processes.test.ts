@@ -2,7 +2,7 @@
 import { join } from 'node:path'
 import t from 'tap'
 import { Node } from '../dist/index.js'
-import { fixture, portBlock, spawnNode } from './helpers'
+import { fixture, portBlock, spawnNode, until } from './helpers'
 
 const ports = portBlock(__filename)
 const examples = join(__dirname, '..', 'examples')
@@ -78,4 +78,15 @@ t.test('stats() polled on the node hosting the relay leaves no listener behind',
     [],
     'no MaxListenersExceededWarning'
   )
+})
+
+t.test("the relay process runs with its young generation capped (V8's --max-semi-space-size)", async (t) => {
+  const port = ports.next()
+  // The relay's debug lines pass through its host's stderr; the first names its V8 flags.
+  const host = spawnNode(t, fixture('listener.js'), [String(port), 'unused', '1'], { DEBUG: 'pyvent:relay' })
+  t.equal(await host.line(/^READY/), 'READY true', 'the fixture hosts the relay')
+  const pid = Number((await host.line(/^RELAYPID/)).split(' ')[1])
+  const loaded = (): string | undefined => host.stderr.find((line) => line.includes(`relay process ${pid} loaded`))
+  await until(() => loaded() !== undefined, 10_000, "the relay's debug line")
+  t.match(loaded(), /V8 flags: --max-semi-space-size=1\b/)
 })

@@ -62,6 +62,7 @@ if (process.send === undefined) {
     else if (message.type === 'stats' && relay !== undefined) post({ type: 'stats', stats: relay.stats })
     else if (message.type === 'stop') void end()
   })
+  debug('relay process %d loaded (V8 flags: %s)', process.pid, process.execArgv.join(' ') || 'none')
   post({ type: 'loaded' })
   process.on('disconnect', () => {
     if (ending) return
