@@ -5,7 +5,7 @@
 // ZeroMQ's native layer on stderr (zeromq.js issue 411 aborted with SIGABRT).
 import t, { Test } from 'tap'
 import { Node } from '../dist/index.js'
-import { Child, fixture, portBlock, spawnNode } from './helpers'
+import { Child, fixture, portBlock, spawnNode, until } from './helpers'
 
 const ports = portBlock(__filename)
 
@@ -49,6 +49,21 @@ t.test('process.exit() right after send() says on stderr what may be lost and ho
   const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'exit0'])
   t.equal(await child.exit(), 0)
   t.match(child.stderr.join('\n'), /pyvent: 1 event sent by this process may be lost.*await pyvent\.flush\(\)/)
+})
+
+t.test('a responder quiet for a second proves its replies: a later process.exit() warns about nothing', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  t.ok(await relay.startServer())
+  // Its debug lines say when the quiet proof came back (the event this test waits for).
+  const child = spawnNode(t, fixture('quiet-responder.js'), [String(port)], { DEBUG: 'pyvent:client' })
+  t.equal(await child.line(/^READY/), 'READY')
+  for (let i = 0; i < 3; i++) t.equal(await relay.request('add', { a: i, b: 1 }), i + 1)
+  await until(() => child.stderr.some((line) => line.includes('quiet proof: 3 messages confirmed')), 10_000, 'the quiet proof')
+  child.process.stdin!.write('exit\n')
+  t.equal(await child.exit(), 0)
+  t.notMatch(child.stderr.join('\n'), /may be lost/, 'no warning: the relay confirmed all three replies')
 })
 
 for (const path of ['terminate', 'exit'] as const) {

@@ -17,6 +17,7 @@ import type { ClientStats, Connection, EngineHandlers, Membership, WireState } f
 import { GroupReports } from './group-reports'
 import { Outbox } from './outbox'
 import { Probes } from './probes'
+import { QuietProof } from './quiet-proof'
 import { endpoint, isEAGAIN, MAX_POLL_INTERVAL, pause, pushSocket, sendFrames, subscriberSocket } from './sockets'
 
 const debug = createDebug('pyvent:client')
@@ -51,6 +52,8 @@ export class Client implements Connection {
    */
   readonly #polling = !isMainThread
   readonly #probes: Probes
+  /** Proves what the node sent once it goes quiet, so a later exit does not warn about it. */
+  readonly #quiet: QuietProof
   #receiving = false
   /**
    * The heartbeat unsubscription of a receive loop that just ended, held back one
@@ -96,6 +99,12 @@ export class Client implements Connection {
       listen: () => this.startReceiving(),
       closed
     })
+    this.#quiet = new QuietProof({
+      queued: () => this.#outbox.queued,
+      forwarded: () => this.#probes.forwarded,
+      probe: (timeout) => this.#probes.probe(timeout),
+      closed
+    })
     this.#reports = new GroupReports({ options, polling, enqueue: (frames) => this.#outbox.enqueueFrames(frames, true) })
     this.#push.connect(endpoint(options, 'pull'))
     this.#sub.connect(endpoint(options, 'pub'))
@@ -133,15 +142,18 @@ export class Client implements Connection {
   }
 
   publish(signal: string, sender: string, json: string): Promise<void> {
+    this.#quiet.sent()
     return this.#outbox.enqueue('e', signal, sender, json)
   }
 
   /** The relay hands it to one responder's topic, or answers "no responders". */
   request(signal: string, sender: string, json: string, id: string): void {
+    this.#quiet.sent()
     void this.#outbox.enqueue('q', requestTopic(signal), sender, json, id)
   }
 
   reply(node: string, request: string, ok: boolean, json: string): void {
+    this.#quiet.sent()
     this.#outbox.enqueueFrames(encodeReply(replyTopic(node), request, ok, json))
   }
 
@@ -347,6 +359,7 @@ export class Client implements Connection {
   close(flushed: boolean): void {
     if (this.#closed) return
     this.#closed = true
+    this.#quiet.close()
     clearImmediate(this.#heartbeatDrop)
     this.#heartbeatDrop = undefined
     if (!flushed) this.#push.linger = 0
