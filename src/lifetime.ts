@@ -23,18 +23,27 @@ function onBeforeExit(): void {
   for (const node of started) node.idle()
 }
 
+/** Whether the process is ending with an uncaught exception or an unhandled rejection. */
+let crashing = false
+
+function onUncaught(): void {
+  // Without an 'uncaughtException' handler the process now ends with this error.
+  if (process.listenerCount('uncaughtException') === 0) crashing = true
+}
+
 function onExit(): void {
   let lost = 0
   for (const node of started) lost += node.unflushed()
   if (lost === 0) return
   const kind = isMainThread ? 'process' : 'worker thread'
+  const what = `${lost} message${lost === 1 ? '' : 's'} (events, requests or replies) sent by this ${kind} may be lost`
+  const them = lost === 1 ? 'it' : 'them'
+  const line = crashing
+    ? `pyvent: ${what}: it crashed before the relay confirmed ${them}.\n`
+    : `pyvent: ${what}: it exited before the relay confirmed ${them}. Call \`await pyvent.flush()\` (or \`await pyvent.stop()\`) before process.exit().\n`
   // Synchronous, and straight to the file descriptor: this is the process's last moment.
   try {
-    writeSync(
-      2,
-      `pyvent: ${lost} event${lost === 1 ? '' : 's'} sent by this ${kind} may be lost: it exited before the relay confirmed ${lost === 1 ? 'it' : 'them'}. ` +
-        'Call `await pyvent.flush()` (or `await pyvent.stop()`) before process.exit().\n'
-    )
+    writeSync(2, line)
   } catch {
     // stderr is closed: nothing left to tell.
   }
@@ -47,6 +56,7 @@ export function track(node: Tracked): void {
   installed = true
   process.on('beforeExit', onBeforeExit)
   process.on('exit', onExit)
+  process.on('uncaughtExceptionMonitor', onUncaught)
 }
 
 export function untrack(node: Tracked): void {

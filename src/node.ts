@@ -148,6 +148,9 @@ export class Node extends EventEmitter<NodeEventMap> {
     maybeOptions?: ListenOptions
   ): Listener<never> | MethodDecorator<unknown> {
     if (typeof callbackOrOptions !== 'function') {
+      if (maybeOptions !== undefined || (callbackOrOptions !== undefined && (typeof callbackOrOptions !== 'object' || callbackOrOptions === null))) {
+        throw new TypeError(`connect(signal, listener, options): the listener must be a function, got ${callbackOrOptions === null ? 'null' : typeof callbackOrOptions}.`)
+      }
       const options = callbackOrOptions
       listenTopic(signal, options, this.nodeId, this.#engine)
       return methodDecorator((method) => this.connect(signal as SignalRef<never>, method as Listener<never>, options))

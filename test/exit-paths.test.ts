@@ -48,7 +48,32 @@ t.test('process.exit() right after send() says on stderr what may be lost and ho
   t.ok(await relay.startServer())
   const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'exit0'])
   t.equal(await child.exit(), 0)
-  t.match(child.stderr.join('\n'), /pyvent: 1 event sent by this process may be lost.*await pyvent\.flush\(\)/)
+  t.match(child.stderr.join('\n'), /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: it exited .*await pyvent\.flush\(\)/)
+})
+
+t.test('a crash right after send() says what may be lost, without advice about process.exit()', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  t.ok(await relay.startServer())
+  const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'send-throw'])
+  t.equal(await child.exit(), 1, "Node's exit code for an uncaught exception")
+  const stderr = child.stderr.join('\n')
+  t.match(stderr, /Error: bug after a send/, 'the error is on stderr')
+  t.match(stderr, /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: it crashed before the relay confirmed it\./)
+  t.notMatch(stderr, /process\.exit/, 'no advice that does not apply to a crash')
+})
+
+t.test('process.exit() right after a reply arrived warns about nothing: the reply proves the request', async (t) => {
+  const port = ports.next()
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  relay.respond('add', ({ a, b }: { a: number; b: number }) => a + b)
+  t.ok(await relay.startServer())
+  const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'request-exit'])
+  t.equal(await child.exit(), 0)
+  t.ok(child.lines.includes('REPLY 3'), 'the reply arrived')
+  t.notMatch(child.stderr.join('\n'), /may be lost/, 'no warning about the answered request')
 })
 
 t.test('a responder quiet for a second proves its replies: a later process.exit() warns about nothing', async (t) => {

@@ -31,6 +31,8 @@ const POLL_BATCH = 256
  * loop that never yields holds every message of a burst, and starves timers.
  */
 export const RECEIVE_BATCH = 32
+/** Requests remembered for the proof their reply brings (see `#requestMarks`). */
+const MAX_REQUEST_MARKS = 10_000
 
 /** The client half of a node on the ZeroMQ relay: its {@link Connection}. */
 export class Client implements Connection {
@@ -54,6 +56,11 @@ export class Client implements Connection {
   readonly #probes: Probes
   /** Proves what the node sent once it goes quiet, so a later exit does not warn about it. */
   readonly #quiet: QuietProof
+  /**
+   * Requests waiting for their reply, with the count of messages queued up to
+   * them: a reply proves its request, and everything queued before it, forwarded.
+   */
+  readonly #requestMarks = new Map<string, number>()
   #receiving = false
   /**
    * The heartbeat unsubscription of a receive loop that just ended, held back one
@@ -150,6 +157,9 @@ export class Client implements Connection {
   request(signal: string, sender: string, json: string, id: string): void {
     this.#quiet.sent()
     void this.#outbox.enqueue('q', requestTopic(signal), sender, json, id)
+    // Bounded: a request that never gets its reply (timed out) is forgotten in turn.
+    if (this.#requestMarks.size >= MAX_REQUEST_MARKS) this.#requestMarks.delete(this.#requestMarks.keys().next().value as string)
+    this.#requestMarks.set(id, this.#outbox.queued)
   }
 
   reply(node: string, request: string, ok: boolean, json: string): void {
@@ -306,9 +316,15 @@ export class Client implements Connection {
         // not an event, and each responder sees only a share.
         if (isResponderTopic(message.topic)) this.#handlers.message(message)
         return
-      case 'r':
+      case 'r': {
+        const mark = this.#requestMarks.get(message.request)
+        if (mark !== undefined) {
+          this.#requestMarks.delete(message.request)
+          this.#probes.forwarded = Math.max(this.#probes.forwarded, mark)
+        }
         this.#handlers.message(message)
         return
+      }
       case 'p':
         this.#learnRelay(message)
         this.#probes.arrived(message.topic)
