@@ -7,6 +7,7 @@
  */
 import { isThenable, PyventEvent } from './dispatcher'
 import type { EmitsDecorator } from './node-types'
+import { InvalidArgumentError } from './errors'
 
 /**
  * Decorator returned by `connect(signal, options)` and `respond(signal)` for
@@ -25,7 +26,7 @@ export type MethodDecorator<T> = <This, Fn extends (this: This, payload: T, even
  */
 export function methodDecorator(register: (method: (...args: never[]) => unknown) => void): MethodDecorator<never> {
   return (method, context) => {
-    if (context.kind !== 'method') throw new TypeError('@connect() and @respond() decorate class methods only.')
+    if (context.kind !== 'method') throw new InvalidArgumentError('@connect() and @respond() decorate class methods only.')
     context.addInitializer(function (this: unknown) {
       register((method as (...args: never[]) => unknown).bind(this))
     })
@@ -40,7 +41,7 @@ export function methodDecorator(register: (method: (...args: never[]) => unknown
  */
 export function emitsDecorator<T>(emit: (self: unknown, value: unknown) => void): EmitsDecorator<T> {
   return (method, context) => {
-    if (context.kind !== 'method') throw new TypeError('@emits() decorates class methods only.')
+    if (context.kind !== 'method') throw new InvalidArgumentError('@emits() decorates class methods only.')
     return function (this: ThisParameterType<typeof method>, ...args: Parameters<typeof method>) {
       const result = method.apply(this, args)
       // The rejection handler only keeps this side chain quiet; the caller's promise is returned untouched.

@@ -22,8 +22,24 @@ export type PyventErrorCode =
   | 'ERR_PYVENT_MISSING_DEPENDENCY'
   | 'ERR_PYVENT_CONNECTION_LOST'
   | 'ERR_PYVENT_SEND_FAILED'
+  | 'ERR_PYVENT_INVALID_ARGUMENT'
 
-/** Base class of the errors that are not plain argument `TypeError`s. */
+/**
+ * A call's argument or option is not what pyvent accepts: a signal name with a
+ * NUL or over 255 bytes, a listener that is not a function, an option out of
+ * range. A `TypeError` (its `name` is `'TypeError'`, as for Node's own
+ * argument errors), with a stable `code` to test.
+ */
+export class InvalidArgumentError extends TypeError {
+  readonly code = 'ERR_PYVENT_INVALID_ARGUMENT' as const
+
+  constructor(message: string) {
+    super(message)
+    this.name = 'TypeError'
+  }
+}
+
+/** Base class of the errors that are not argument `TypeError`s. */
 export class PyventError extends Error {
   /** A stable identifier for the kind of failure. */
   readonly code: PyventErrorCode

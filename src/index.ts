@@ -22,6 +22,7 @@ export {
   AbortError,
   AlreadyStartedError,
   ConnectionLostError,
+  InvalidArgumentError,
   InvalidPayloadError,
   ListenerError,
   MessageTooLargeError,

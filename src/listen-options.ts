@@ -9,7 +9,7 @@ import { checkName } from './payload'
 import { groupTopic, MAX_TOPIC_BYTES } from './topics'
 import type { ListenOptions } from './dispatcher'
 import type { DurableSettings, Engine } from './engine'
-import { UnsupportedError } from './errors'
+import { InvalidArgumentError, UnsupportedError } from './errors'
 import { Any, AnySignal, SignalRef, signalName } from './signal'
 
 /** The defaults of `DurableOptions`. */
@@ -23,31 +23,31 @@ export function listenTopic(signal: SignalRef | AnySignal, options: ListenOption
   const name = signalName(signal)
   if (name !== Any) checkName(name, 'signal')
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new TypeError('Listen options must be an object.')
+    throw new InvalidArgumentError('Listen options must be an object.')
   }
   const sender = options?.sender
   if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
   const group = options?.group
   const concurrency = options?.concurrency
   if (concurrency !== undefined) {
-    if (group === undefined) throw new TypeError('The concurrency option applies to work-group listeners only: give a group too.')
+    if (group === undefined) throw new InvalidArgumentError('The concurrency option applies to work-group listeners only: give a group too.')
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 100_000) {
-      throw new TypeError(`The concurrency of a work-group listener must be an integer from 1 to 100000, got ${String(concurrency)}.`)
+      throw new InvalidArgumentError(`The concurrency of a work-group listener must be an integer from 1 to 100000, got ${String(concurrency)}.`)
     }
   }
   const durable = options?.durable
   if (durable !== undefined && durable !== false && group === undefined) {
-    throw new TypeError('The durable option applies to work-group listeners only: give a group too.')
+    throw new InvalidArgumentError('The durable option applies to work-group listeners only: give a group too.')
   }
   if (group === undefined) return name
   checkName(group, 'group')
-  if (name === Any) throw new TypeError('A work group needs one signal, not Any.')
+  if (name === Any) throw new InvalidArgumentError('A work group needs one signal, not Any.')
   // The engine deals events to members by signal alone: a member that then refused
   // the sender would lose the event for the whole group.
-  if (sender !== undefined && sender !== Any) throw new TypeError('A work-group listener takes events from every sender; drop the sender option.')
+  if (sender !== undefined && sender !== Any) throw new InvalidArgumentError('A work-group listener takes events from every sender; drop the sender option.')
   resolveDurable(durable, engine)
   const topic = groupTopic(name, group, node)
-  if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw new TypeError('The signal and group names are too long together for a work group.')
+  if (Buffer.byteLength(topic) > MAX_TOPIC_BYTES) throw new InvalidArgumentError('The signal and group names are too long together for a work group.')
   return topic
 }
 
@@ -61,18 +61,18 @@ export function resolveDurable(option: ListenOptions['durable'], engine: Engine)
     )
   }
   if (option === true) return { ...DURABLE_DEFAULTS }
-  if (typeof option !== 'object' || option === null) throw new TypeError('The durable option must be true, false or an object.')
+  if (typeof option !== 'object' || option === null) throw new InvalidArgumentError('The durable option must be true, false or an object.')
   const settings: DurableSettings = { ...DURABLE_DEFAULTS }
   for (const [key, value] of Object.entries(option)) {
     if (value === undefined) continue
     if (key === 'from') {
-      if (value !== 'now' && value !== 'start') throw new TypeError(`durable.from must be "now" or "start", got ${String(value)}.`)
+      if (value !== 'now' && value !== 'start') throw new InvalidArgumentError(`durable.from must be "now" or "start", got ${String(value)}.`)
       settings.from = value
     } else if (key === 'claimAfter' || key === 'maxDeliveries') {
       const min = key === 'claimAfter' ? 10 : 1
-      if (!Number.isSafeInteger(value) || (value as number) < min) throw new TypeError(`durable.${key} must be an integer of at least ${min}, got ${String(value)}.`)
+      if (!Number.isSafeInteger(value) || (value as number) < min) throw new InvalidArgumentError(`durable.${key} must be an integer of at least ${min}, got ${String(value)}.`)
       settings[key] = value as number
-    } else throw new TypeError(`Unknown durable option "${key}". Known: from, claimAfter, maxDeliveries.`)
+    } else throw new InvalidArgumentError(`Unknown durable option "${key}". Known: from, claimAfter, maxDeliveries.`)
   }
   return settings
 }
@@ -82,7 +82,7 @@ export function deadLetterQuery(signal: SignalRef, group: string, options: { cou
   const name = checkName(signalName(signal), 'signal')
   checkName(group, 'group')
   const count = options.count ?? 100
-  if (!Number.isSafeInteger(count) || count < 1) throw new TypeError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
+  if (!Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
   if (!engine.durable) {
     throw new UnsupportedError(engine.name, `The ${engine.name} engine stores no events, so it has no dead letters: durable groups need a Redis or NATS URL.`)
   }

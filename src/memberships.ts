@@ -8,6 +8,7 @@
 import type { ListenOptions } from './dispatcher'
 import type { Engine, Membership } from './engine'
 import { resolveDurable } from './listen-options'
+import { InvalidArgumentError } from './errors'
 
 /** A node's memberships, by member topic. @internal */
 export class Memberships {
@@ -37,7 +38,7 @@ export class Memberships {
       return membership
     }
     if ((known.durable === undefined) !== (durable === undefined)) {
-      throw new TypeError(`This node is in group "${known.group}" of "${signal}" as a ${durable ? 'plain' : 'durable'} member already; disconnect it first.`)
+      throw new InvalidArgumentError(`This node is in group "${known.group}" of "${signal}" as a ${durable ? 'plain' : 'durable'} member already; disconnect it first.`)
     }
     known.capacity = capacity
     return known

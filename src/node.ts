@@ -24,6 +24,7 @@ import { GapTracker } from './sequence'
 import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal'
 import { checkTimeout } from './waiter'
 import type { RelayStats } from './zmq/relay-types'
+import { InvalidArgumentError } from './errors'
 
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
 export const DEFAULT_FILTER = 'pyvent'
@@ -149,7 +150,7 @@ export class Node extends EventEmitter<NodeEventMap> {
   ): Listener<never> | MethodDecorator<unknown> {
     if (typeof callbackOrOptions !== 'function') {
       if (maybeOptions !== undefined || (callbackOrOptions !== undefined && (typeof callbackOrOptions !== 'object' || callbackOrOptions === null))) {
-        throw new TypeError(`connect(signal, listener, options): the listener must be a function, got ${callbackOrOptions === null ? 'null' : typeof callbackOrOptions}.`)
+        throw new InvalidArgumentError(`connect(signal, listener, options): the listener must be a function, got ${callbackOrOptions === null ? 'null' : typeof callbackOrOptions}.`)
       }
       const options = callbackOrOptions
       listenTopic(signal, options, this.nodeId, this.#engine)
@@ -187,7 +188,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    */
   emits<T = unknown>(signal: SignalRef<T>, options: EmitOptions = {}): EmitsDecorator<T> {
     const name = signalName(signal)
-    if (name === Any) throw new TypeError('Cannot emit to Any: name one signal.')
+    if (name === Any) throw new InvalidArgumentError('Cannot emit to Any: name one signal.')
     checkName(name, 'signal')
     if (options.sender !== undefined) checkName(options.sender, 'sender')
     return emitsDecorator((self, value) => this.emitFrom(self, signal, value, options))
@@ -220,10 +221,10 @@ export class Node extends EventEmitter<NodeEventMap> {
   respond(signal: string): MethodDecorator<never>
   respond(signal: SignalRef, handler?: Responder<never>): Responder<never> | MethodDecorator<unknown> {
     const name = signalName(signal)
-    if (name === Any) throw new TypeError('A responder needs one signal, not Any.')
+    if (name === Any) throw new InvalidArgumentError('A responder needs one signal, not Any.')
     checkName(name, 'signal')
     if (handler === undefined) return methodDecorator((method) => this.respond(signal as SignalRef<never>, method as Responder<never>))
-    if (typeof handler !== 'function') throw new TypeError('The responder must be a function.')
+    if (typeof handler !== 'function') throw new InvalidArgumentError('The responder must be a function.')
     this.#registry.requests.respond(name, signal, handler)
     this.#lives.activate()
     return handler
@@ -282,7 +283,7 @@ export class Node extends EventEmitter<NodeEventMap> {
 
   #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
     const name = signalName(signal)
-    if (name === Any) throw new TypeError('Cannot send to Any: name one signal.')
+    if (name === Any) throw new InvalidArgumentError('Cannot send to Any: name one signal.')
     checkName(name, 'signal')
     const sender = options?.sender ?? this.#defaultSender
     if (sender !== this.#defaultSender) checkName(sender, 'sender')

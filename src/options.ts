@@ -4,6 +4,7 @@
  * @module
  */
 import { checkCurve, CurveOptions, curveFromEnv } from './security'
+import { InvalidArgumentError } from './errors'
 
 /** How the relay treats a listener that cannot keep up. */
 export type DeliveryMode = 'lossless' | 'drop'
@@ -163,7 +164,7 @@ const KNOWN = new Set(Object.keys(DEFAULTS))
 
 function integer(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`Option "${name}" must be an integer from ${min} to ${max}, got ${String(value)}.`)
+    throw new InvalidArgumentError(`Option "${name}" must be an integer from ${min} to ${max}, got ${String(value)}.`)
   }
   return value
 }
@@ -173,7 +174,7 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
   if (raw === undefined || raw === '') return undefined
   const port = Number(raw)
   if (!/^\d+$/.test(raw) || port < 1 || port > 65534) {
-    throw new TypeError(`PYVENT_PORT must be a port number from 1 to 65534, got "${raw}".`)
+    throw new InvalidArgumentError(`PYVENT_PORT must be a port number from 1 to 65534, got "${raw}".`)
   }
   return port
 }
@@ -184,10 +185,10 @@ function envPort(env: NodeJS.ProcessEnv): number | undefined {
  */
 export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv = process.env): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Node options must be an object, got ${options === null ? 'null' : typeof options}.`)
+    throw new InvalidArgumentError(`Node options must be an object, got ${options === null ? 'null' : typeof options}.`)
   }
   for (const key of Object.keys(options)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}.`)
+    if (!KNOWN.has(key)) throw new InvalidArgumentError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}.`)
   }
   const merged: Record<string, unknown> = { ...DEFAULTS }
   // The environment only fills in what the options leave out.
@@ -217,19 +218,19 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
     nats: checkNatsAuth(merged.nats)
   }
   if (typeof resolved.host !== 'string' || resolved.host.length === 0 || /[\s/]/.test(resolved.host)) {
-    throw new TypeError(`Option "host" must be a host name or IP address, got ${String(resolved.host)}.`)
+    throw new InvalidArgumentError(`Option "host" must be a host name or IP address, got ${String(resolved.host)}.`)
   }
-  if (typeof resolved.server !== 'boolean') throw new TypeError(`Option "server" must be true or false.`)
+  if (typeof resolved.server !== 'boolean') throw new InvalidArgumentError(`Option "server" must be true or false.`)
   if (typeof resolved.id !== 'string' || !/^[\w-]+(\.[\w-]+)*$/.test(resolved.id)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Option "id" must be a non-empty name of letters, digits, "_", "-" and dots, got ${String(resolved.id)}.`
     )
   }
   if (resolved.delivery !== 'lossless' && resolved.delivery !== 'drop') {
-    throw new TypeError(`Option "delivery" must be "lossless" or "drop", got ${String(resolved.delivery)}.`)
+    throw new InvalidArgumentError(`Option "delivery" must be "lossless" or "drop", got ${String(resolved.delivery)}.`)
   }
   if (resolved.relayTimeout <= resolved.heartbeatInterval) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Option "relayTimeout" (${resolved.relayTimeout}) must be longer than "heartbeatInterval" (${resolved.heartbeatInterval}).`
     )
   }
@@ -240,10 +241,10 @@ export function resolveOptions(options: NodeOptions = {}, env: NodeJS.ProcessEnv
 function checkUrl(value: unknown): string | undefined {
   if (value === undefined || value === '') return undefined
   const shown = typeof value === 'string' ? value.replace(/\/\/[^@/]*@/, '//***@') : String(value)
-  if (typeof value !== 'string') throw new TypeError(`Option "url" must be a string, got ${shown}.`)
+  if (typeof value !== 'string') throw new InvalidArgumentError(`Option "url" must be a string, got ${shown}.`)
   const scheme = /^[a-z]+:/i.exec(value)?.[0].toLowerCase()
   if (scheme === undefined || URL_SCHEMES[scheme] === undefined) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `Option "url" (or PYVENT_URL) must start with redis://, rediss://, nats:// or tls://, got "${shown}". ` +
         'Leave it out to use the ZeroMQ relay.'
     )
@@ -253,11 +254,11 @@ function checkUrl(value: unknown): string | undefined {
 
 function checkNatsAuth(value: unknown): NatsAuthOptions | undefined {
   if (value === undefined) return undefined
-  if (typeof value !== 'object' || value === null) throw new TypeError('Option "nats" must be an object.')
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError('Option "nats" must be an object.')
   const known = ['user', 'pass', 'token', 'nkeySeed', 'credsFile']
   for (const [key, field] of Object.entries(value)) {
-    if (!known.includes(key)) throw new TypeError(`Unknown field "nats.${key}". Known fields: ${known.join(', ')}.`)
-    if (typeof field !== 'string' || field === '') throw new TypeError(`Option "nats.${key}" must be a non-empty string.`)
+    if (!known.includes(key)) throw new InvalidArgumentError(`Unknown field "nats.${key}". Known fields: ${known.join(', ')}.`)
+    if (typeof field !== 'string' || field === '') throw new InvalidArgumentError(`Option "nats.${key}" must be a non-empty string.`)
   }
   return { ...(value as NatsAuthOptions) }
 }

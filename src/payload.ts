@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { InvalidPayloadError, MessageTooLargeError } from './errors'
+import { InvalidArgumentError, InvalidPayloadError, MessageTooLargeError } from './errors'
 import { RESERVED_PREFIX } from './topics'
 
 /** The longest signal or sender name, in UTF-8 bytes. */
@@ -27,17 +27,17 @@ export function checkName(name: unknown, what: string, internal = false): string
   // send() checks its names on every call: remember the good ones.
   if (typeof name === 'string' && checkedNames.has(name)) return name
   if (typeof name !== 'string') {
-    throw new TypeError(`The ${what} must be a string, got ${describe(name)}.`)
+    throw new InvalidArgumentError(`The ${what} must be a string, got ${describe(name)}.`)
   }
-  if (name.length === 0) throw new TypeError(`The ${what} must not be empty.`)
-  if (name.includes('\0')) throw new TypeError(`The ${what} must not contain a NUL character.`)
+  if (name.length === 0) throw new InvalidArgumentError(`The ${what} must not be empty.`)
+  if (name.includes('\0')) throw new InvalidArgumentError(`The ${what} must not contain a NUL character.`)
   if (!internal && name.startsWith(RESERVED_PREFIX)) {
-    throw new TypeError(
+    throw new InvalidArgumentError(
       `The ${what} "${name}" starts with "${RESERVED_PREFIX}", which is reserved for pyvent's own messages; choose another name.`
     )
   }
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
-    throw new TypeError(`The ${what} is longer than ${MAX_NAME_BYTES} bytes of UTF-8.`)
+    throw new InvalidArgumentError(`The ${what} is longer than ${MAX_NAME_BYTES} bytes of UTF-8.`)
   }
   if (!internal) {
     if (checkedNames.size >= CHECKED_NAMES_LIMIT) checkedNames.clear()

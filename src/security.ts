@@ -6,6 +6,7 @@
  * @module
  */
 import { readFileSync, statSync } from 'node:fs'
+import { InvalidArgumentError } from './errors'
 
 /**
  * CURVE keys (Z85 text, 40 characters each; make pairs with `zeromq`'s
@@ -33,18 +34,18 @@ const KEY_FIELDS = ['serverPublicKey', 'serverSecretKey', 'publicKey', 'secretKe
 
 /** Validates CURVE options, throwing a `TypeError` that names the faulty field. */
 export function checkCurve(value: unknown, source: string): CurveOptions {
-  if (typeof value !== 'object' || value === null) throw new TypeError(`${source} must be an object of CURVE keys.`)
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${source} must be an object of CURVE keys.`)
   const curve = value as Record<string, unknown>
   for (const field of KEY_FIELDS) {
     const key = curve[field]
     if (key === undefined && field === 'serverSecretKey') continue
     if (typeof key !== 'string' || !Z85_KEY.test(key)) {
-      throw new TypeError(`${source}.${field} must be a 40-character Z85 CURVE key (see curveKeyPair()).`)
+      throw new InvalidArgumentError(`${source}.${field} must be a 40-character Z85 CURVE key (see curveKeyPair()).`)
     }
   }
   const allowed = curve.allowedKeys
   if (allowed !== undefined && (!Array.isArray(allowed) || !allowed.every((key) => typeof key === 'string' && Z85_KEY.test(key)))) {
-    throw new TypeError(`${source}.allowedKeys must be an array of 40-character Z85 CURVE keys.`)
+    throw new InvalidArgumentError(`${source}.allowedKeys must be an array of 40-character Z85 CURVE keys.`)
   }
   return curve as unknown as CurveOptions
 }
@@ -62,7 +63,7 @@ export function curveFromEnv(env: NodeJS.ProcessEnv): CurveOptions | undefined {
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new TypeError(`PYVENT_CURVE_KEYS names "${file}", which cannot be read: ${(error as Error).message}`)
+    throw new InvalidArgumentError(`PYVENT_CURVE_KEYS names "${file}", which cannot be read: ${(error as Error).message}`)
   }
   if ((statSync(file).mode & 0o077) !== 0 && !warnedFiles.has(file)) {
     warnedFiles.add(file)
@@ -75,7 +76,7 @@ export function curveFromEnv(env: NodeJS.ProcessEnv): CurveOptions | undefined {
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw new TypeError(`PYVENT_CURVE_KEYS file "${file}" is not valid JSON.`)
+    throw new InvalidArgumentError(`PYVENT_CURVE_KEYS file "${file}" is not valid JSON.`)
   }
   return checkCurve(parsed, `PYVENT_CURVE_KEYS file "${file}"`)
 }

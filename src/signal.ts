@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { InvalidArgumentError } from './errors'
 
 /**
  * Matches any signal (as a signal) or any sender (as a sender filter).
@@ -57,9 +58,9 @@ export type Payload = Record<string, unknown>
  * @param validate - optional runtime check of received payloads: a function, or a schema with `parse`.
  */
 export function defineSignal<T>(name: string, validate?: PayloadValidator<T>): Signal<T> {
-  if (typeof name !== 'string') throw new TypeError('defineSignal() needs a signal name string.')
+  if (typeof name !== 'string') throw new InvalidArgumentError('defineSignal() needs a signal name string.')
   if (validate !== undefined && typeof validate !== 'function' && typeof (validate as { parse?: unknown }).parse !== 'function') {
-    throw new TypeError('The validator must be a function or an object with a parse() method.')
+    throw new InvalidArgumentError('The validator must be a function or an object with a parse() method.')
   }
   return Object.freeze(validate === undefined ? { name } : { name, validate })
 }
@@ -68,7 +69,7 @@ export function defineSignal<T>(name: string, validate?: PayloadValidator<T>): S
 export function signalName(signal: SignalRef | AnySignal): string | AnySignal {
   if (signal === Any || typeof signal === 'string') return signal
   if (typeof signal === 'object' && signal !== null && typeof signal.name === 'string') return signal.name
-  throw new TypeError(`A signal must be a string, a defineSignal() object or Any, got ${signal === null ? 'null' : typeof signal}.`)
+  throw new InvalidArgumentError(`A signal must be a string, a defineSignal() object or Any, got ${signal === null ? 'null' : typeof signal}.`)
 }
 
 /** Runs a signal's validator, if it has one. */

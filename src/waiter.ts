@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AbortError, TimeoutError } from './errors'
+import { AbortError, InvalidArgumentError, TimeoutError } from './errors'
 
 /** The longest timeout a timer can hold (larger ones would fire at once). */
 export const MAX_TIMEOUT = 2 ** 31 - 1
@@ -12,7 +12,7 @@ export const MAX_TIMEOUT = 2 ** 31 - 1
 /** Throws a `TypeError` unless `timeout` is undefined or a number of milliseconds a timer can hold. */
 export function checkTimeout(timeout: unknown, what: string): void {
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT))) {
-    throw new TypeError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${String(timeout)}.`)
+    throw new InvalidArgumentError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${String(timeout)}.`)
   }
 }
 

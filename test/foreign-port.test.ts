@@ -226,6 +226,11 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   t.throws(() => checked.connect('x', noop, 'pyvent' as unknown as object), { name: 'TypeError', message: /Listen options must be an object/ })
   t.throws(() => checked.connect(undefined as unknown as string, noop), { name: 'TypeError', message: /A signal must be/ })
   t.throws(() => checked.connect('x', 42 as unknown as () => void), { name: 'TypeError', message: /the listener must be a function, got number/ })
+  // Argument errors carry a stable code, like every error pyvent raises.
+  t.throws(() => checked.connect('a\0b', noop), { name: 'TypeError', code: 'ERR_PYVENT_INVALID_ARGUMENT' })
+  await t.rejects(checked.send('', {}), { name: 'TypeError', code: 'ERR_PYVENT_INVALID_ARGUMENT' })
+  await t.rejects(checked.request('x', {}, { timeout: -5 }), { code: 'ERR_PYVENT_INVALID_ARGUMENT' })
+  t.throws(() => new Node({ port: -1 }), { name: 'TypeError', code: 'ERR_PYVENT_INVALID_ARGUMENT' })
   t.throws(() => checked.connect('x', null as unknown as () => void), { name: 'TypeError', message: /the listener must be a function, got null/ })
   t.throws(() => checked.connect('x', undefined as unknown as () => void, {}), { name: 'TypeError', message: /the listener must be a function, got undefined/ })
   t.throws(() => checked.emits('$x'), { name: 'TypeError', message: /reserved/ })
