@@ -17,6 +17,14 @@ const cases = [
   { path: 'reject', code: 1, stderr: /Error: unhandled bug/ }
 ] as const
 
+/** A node of this test process hosting the relay on `port`, stopped in teardown. */
+async function hostRelay(t: Test, port: number): Promise<Node> {
+  const relay = new Node({ port })
+  t.teardown(() => relay.stop())
+  t.ok(await relay.startServer(), 'the test process hosts the relay')
+  return relay
+}
+
 function noNativeAbort(t: Test, child: Child, what: string): void {
   const text = child.stderr.join('\n')
   t.notMatch(text, /terminate called|Napi::Error|Aborted/, `${what}: nothing from the native layer on stderr`)
@@ -28,9 +36,7 @@ for (const role of ['host', 'client'] as const) {
     t.test(`a process that ${role === 'host' ? 'hosts the relay' : 'does not host the relay'}: ${path}`, async (t) => {
       const port = ports.next()
       if (role === 'client') {
-        const relay = new Node({ port })
-        t.teardown(() => relay.stop())
-        t.ok(await relay.startServer(), 'the test process hosts the relay')
+        await hostRelay(t, port)
       }
       const child = spawnNode(t, fixture('exit-path.js'), [String(port), role, path])
       t.equal(await child.line(/^READY/), `READY ${role === 'host'}`)
@@ -43,9 +49,7 @@ for (const role of ['host', 'client'] as const) {
 
 t.test('process.exit() right after send() says on stderr what may be lost and how to avoid it', async (t) => {
   const port = ports.next()
-  const relay = new Node({ port })
-  t.teardown(() => relay.stop())
-  t.ok(await relay.startServer())
+  await hostRelay(t, port)
   const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'exit0'])
   t.equal(await child.exit(), 0)
   t.match(child.stderr.join('\n'), /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: it exited .*await pyvent\.flush\(\)/)
@@ -53,9 +57,7 @@ t.test('process.exit() right after send() says on stderr what may be lost and ho
 
 t.test('a crash right after send() says what may be lost, without advice about process.exit()', async (t) => {
   const port = ports.next()
-  const relay = new Node({ port })
-  t.teardown(() => relay.stop())
-  t.ok(await relay.startServer())
+  await hostRelay(t, port)
   const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'send-throw'])
   t.equal(await child.exit(), 1, "Node's exit code for an uncaught exception")
   const stderr = child.stderr.join('\n')
@@ -66,10 +68,9 @@ t.test('a crash right after send() says what may be lost, without advice about p
 
 t.test('process.exit() right after a reply arrived warns about nothing: the reply proves the request', async (t) => {
   const port = ports.next()
-  const relay = new Node({ port })
-  t.teardown(() => relay.stop())
+  const relay = await hostRelay(t, port)
   relay.respond('add', ({ a, b }: { a: number; b: number }) => a + b)
-  t.ok(await relay.startServer())
+  await relay.ready() // the responder is live at the relay before the child asks
   const child = spawnNode(t, fixture('exit-path.js'), [String(port), 'client', 'request-exit'])
   t.equal(await child.exit(), 0)
   t.ok(child.lines.includes('REPLY 3'), 'the reply arrived')
@@ -78,9 +79,7 @@ t.test('process.exit() right after a reply arrived warns about nothing: the repl
 
 t.test('a responder quiet for a second proves its replies: a later process.exit() warns about nothing', async (t) => {
   const port = ports.next()
-  const relay = new Node({ port })
-  t.teardown(() => relay.stop())
-  t.ok(await relay.startServer())
+  const relay = await hostRelay(t, port)
   // Its debug lines say when the quiet proof came back (the event this test waits for).
   const child = spawnNode(t, fixture('quiet-responder.js'), [String(port)], { DEBUG: 'pyvent:client' })
   t.equal(await child.line(/^READY/), 'READY')
@@ -96,9 +95,7 @@ for (const path of ['terminate', 'exit'] as const) {
     t.test(`a worker thread ${hosting ? 'hosting the relay' : 'as a client'}: ${path === 'terminate' ? 'worker.terminate()' : 'process.exit(5) inside it'} ends the thread alone`, async (t) => {
       const port = ports.next()
       if (!hosting) {
-        const relay = new Node({ port })
-        t.teardown(() => relay.stop())
-        t.ok(await relay.startServer(), 'the test process hosts the relay')
+        await hostRelay(t, port)
       }
       const child = spawnNode(t, fixture('exit-worker.js'), [String(port), path])
       t.equal(await child.line(/^READY/), `READY ${hosting}`)
