@@ -320,7 +320,7 @@ export class Client implements Connection {
         const mark = this.#requestMarks.get(message.request)
         if (mark !== undefined) {
           this.#requestMarks.delete(message.request)
-          this.#probes.forwarded = Math.max(this.#probes.forwarded, mark)
+          this.#probes.proved(mark)
         }
         this.#handlers.message(message)
         return
@@ -358,12 +358,12 @@ export class Client implements Connection {
     this.stats.duplicates = this.#gaps.duplicates
   }
 
-  /** Whether something was queued that no returned probe has proved forwarded yet. */
+  /** Whether something was queued that no returned probe or reply has proved forwarded yet. */
   get unflushed(): boolean {
     return this.#outbox.queued > this.#probes.forwarded
   }
 
-  /** How many events and replies were queued that no returned probe has proved forwarded yet. */
+  /** How many events, requests and replies were queued that no returned probe or reply has proved forwarded yet. */
   get unflushedCount(): number {
     return this.#outbox.queued - this.#probes.forwarded
   }

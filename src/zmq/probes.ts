@@ -36,8 +36,17 @@ export class Probes {
   /** Wakes every probe sleeping between two attempts (on close). */
   readonly #wakers = new Set<() => void>()
   #count = 0
-  /** How many of the messages queued a returned probe proved forwarded. */
-  forwarded = 0
+  #forwarded = 0
+
+  /** How many of the messages queued a returned probe (or a reply, see {@link proved}) proved forwarded. */
+  get forwarded(): number {
+    return this.#forwarded
+  }
+
+  /** Something came back through the relay behind the first `mark` messages queued: they were forwarded. */
+  proved(mark: number): void {
+    if (mark > this.#forwarded) this.#forwarded = mark
+  }
 
   constructor(config: ProbeConfig) {
     this.#config = config
@@ -59,7 +68,7 @@ export class Probes {
     let wake: (() => void) | undefined
     this.#waiting.set(topic, () => {
       arrived = true
-      this.forwarded = Math.max(this.forwarded, mark)
+      this.proved(mark)
       wake?.()
     })
     config.subscribe(topic)
