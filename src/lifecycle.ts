@@ -9,7 +9,7 @@
 import { checkBodySize } from './payload'
 import type { RelayCounters } from './engine'
 import { StoppedError } from './errors'
-import { track, Tracked, untrack } from './lifetime'
+import { track, Tracked, untrack, warnEndUnconfirmed } from './lifetime'
 import { Session, SessionContext } from './session'
 
 /** What the lifecycle needs from its node besides what each session does. */
@@ -169,6 +169,8 @@ export class Lifecycle implements Tracked {
       untrack(this)
       const finish = this.#hooks.stopping()
       const flushed = await session.drain(this.#waitingSends)
+      // Nobody awaits a stop at the end of the script: what it could not confirm is said here.
+      if (!flushed && handOver) warnEndUnconfirmed(this.unflushed(), this.#hooks.session.options.linger)
       finish()
       this.lastRelay = (await session.close(flushed, handOver)) ?? this.lastRelay
       return flushed

@@ -31,22 +31,45 @@ function onUncaught(): void {
   if (process.listenerCount('uncaughtException') === 0) crashing = true
 }
 
-function onExit(): void {
-  let lost = 0
-  for (const node of started) lost += node.unflushed()
-  if (lost === 0) return
+/** "N messages (...) sent by this process may be lost", and the pronoun for them. */
+function mayBeLost(lost: number): [what: string, them: string] {
   const kind = isMainThread ? 'process' : 'worker thread'
-  const what = `${lost} message${lost === 1 ? '' : 's'} (events, requests or replies) sent by this ${kind} may be lost`
-  const them = lost === 1 ? 'it' : 'them'
-  const line = crashing
-    ? `pyvent: ${what}: it crashed before the relay confirmed ${them}.\n`
-    : `pyvent: ${what}: it exited before the relay confirmed ${them}. Call \`await pyvent.flush()\` (or \`await pyvent.stop()\`) before process.exit().\n`
-  // Synchronous, and straight to the file descriptor: this is the process's last moment.
+  return [`${lost} message${lost === 1 ? '' : 's'} (events, requests or replies) sent by this ${kind} may be lost`, lost === 1 ? 'it' : 'them']
+}
+
+/** Writes one line to stderr, synchronously and straight to the file descriptor: the process is about to end. */
+function say(line: string): void {
   try {
     writeSync(2, line)
   } catch {
     // stderr is closed: nothing left to tell.
   }
+}
+
+function onExit(): void {
+  let lost = 0
+  for (const node of started) lost += node.unflushed()
+  if (lost === 0) return
+  const [what, them] = mayBeLost(lost)
+  say(
+    crashing
+      ? `pyvent: ${what}: it crashed before the relay confirmed ${them}.\n`
+      : `pyvent: ${what}: it exited before the relay confirmed ${them}. Call \`await pyvent.flush()\` (or \`await pyvent.stop()\`) before process.exit().\n`
+  )
+}
+
+/**
+ * The flush of a node stopping because the process has nothing else to do gave
+ * up after `linger` with `lost` messages unconfirmed: nobody awaits that stop,
+ * so this line is the only word of it.
+ */
+export function warnEndUnconfirmed(lost: number, linger: number): void {
+  if (lost <= 0) return
+  const [what, them] = mayBeLost(lost)
+  say(
+    `pyvent: ${what}: the relay did not confirm ${them} within linger (${linger} ms) as the script ended; ` +
+      'it is unreachable, or a listener is too slow (lossless delivery waits for it). Set `linger` higher to wait longer.\n'
+  )
 }
 
 /** Follows a node from its start to its stop. */

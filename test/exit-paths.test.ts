@@ -84,10 +84,47 @@ t.test('a responder quiet for a second proves its replies: a later process.exit(
   const child = spawnNode(t, fixture('quiet-responder.js'), [String(port)], { DEBUG: 'pyvent:client' })
   t.equal(await child.line(/^READY/), 'READY')
   for (let i = 0; i < 3; i++) t.equal(await relay.request('add', { a: i, b: 1 }), i + 1)
-  await until(() => child.stderr.some((line) => line.includes('quiet proof: 3 messages confirmed')), 10_000, 'the quiet proof')
+  await until(() => child.stderr.some((line) => line.includes('quiet proof: 3 message(s) confirmed')), 10_000, 'the quiet proof')
   child.process.stdin!.write('exit\n')
   t.equal(await child.exit(), 0)
   t.notMatch(child.stderr.join('\n'), /may be lost/, 'no warning: the relay confirmed all three replies')
+})
+
+/** A sender whose relay is gone: it sends one event that nothing can confirm (end-quiet.js). */
+async function orphanSender(t: Test, port: number, highWaterMark: number): Promise<Child> {
+  const relay = await hostRelay(t, port)
+  const child = spawnNode(t, fixture('end-quiet.js'), [String(port), String(highWaterMark)], { DEBUG: 'pyvent:client' })
+  t.equal(await child.line('READY'), 'READY')
+  await relay.stop()
+  child.process.stdin!.write('send\n')
+  t.equal(await child.line('SENT'), 'SENT')
+  return child
+}
+
+const lostLine = /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: the relay did not confirm it within linger \(300 ms\) as the script ended/
+
+t.test('a script that ends by itself while its quiet proof waits for a dead relay ends at once, and says what may be lost', async (t) => {
+  const child = await orphanSender(t, ports.next(), 64)
+  // The node has been quiet for a second: it probes in the background, and the relay is gone.
+  await until(() => child.stderr.some((line) => line.includes('quiet with 1 message(s) unconfirmed: probing')), 10_000, 'the quiet proof')
+  child.process.stdin!.write('quit\n')
+  t.equal(await child.exit(), 0)
+  const stderr = child.stderr.join('\n')
+  const ended = stderr.indexOf('BEFORE-EXIT')
+  const answered = stderr.indexOf('quiet proof: no answer')
+  t.ok(ended >= 0 && (answered < 0 || ended < answered), "the process had nothing left to do before the quiet proof's own timeout: the probe did not hold it")
+  t.match(stderr, lostLine, 'the flush at the end gave up after linger, and said so')
+})
+
+t.test("a quiet proof never leaves a send pending on a dead relay's full queue (the process still ends)", async (t) => {
+  // A queue of one message: probes sent again and again would fill it, and a send waiting for room holds the process.
+  const child = await orphanSender(t, ports.next(), 1)
+  await until(() => child.stderr.some((line) => line.includes('quiet proof: no answer')), 15_000, 'a quiet proof to go unanswered')
+  child.process.stdin!.write('quit\n')
+  t.equal(await child.exit(20_000), 0, 'the script ended by itself')
+  const stderr = child.stderr.join('\n')
+  t.equal(stderr.split('quiet with').length - 1, 1, 'one quiet proof: a relay that did not answer is not asked again until something new is sent')
+  t.match(stderr, lostLine)
 })
 
 for (const path of ['terminate', 'exit'] as const) {

@@ -102,14 +102,20 @@ export class Client implements Connection {
       subscribe: (topic) => this.subscribe(topic),
       unsubscribe: (topic) => this.unsubscribe(topic),
       send: (frames) => this.#outbox.enqueueFrames(frames, true),
+      trySend: (frames) => {
+        if (!this.#outbox.idle || !this.#push.writable) return false
+        this.#outbox.enqueueFrames(frames, true)
+        return true
+      },
       queued: () => this.#outbox.queued,
       listen: () => this.startReceiving(),
+      look: () => this.#heard(),
       closed
     })
     this.#quiet = new QuietProof({
       queued: () => this.#outbox.queued,
       forwarded: () => this.#probes.forwarded,
-      probe: (timeout) => this.#probes.probe(timeout),
+      probe: (timeout) => this.#probes.probe(timeout, true),
       closed
     })
     this.#reports = new GroupReports({ options, polling, enqueue: (frames) => this.#outbox.enqueueFrames(frames, true) })

@@ -134,6 +134,11 @@ export class Outbox {
     return this.#queued
   }
 
+  /** Whether nothing waits to be handed to the socket (so a send now would be the only one in flight). */
+  get idle(): boolean {
+    return !this.#flushing && this.#queue.length === 0 && this.#open === undefined
+  }
+
   /** Marks stream ends (stream-marks.ts) while the relay says it drops for slow listeners. */
   markStreams(on: boolean): void {
     this.#marks.on = on

@@ -21,10 +21,18 @@ export interface ProbeConfig {
   unsubscribe(topic: string): void
   /** Queues a probe behind everything queued so far. */
   send(frames: Frames): void
+  /**
+   * Sends a background probe only if that cannot leave a send pending (nothing
+   * else queued, and the socket takes it at once): a send waiting for a dead
+   * relay's full queue would keep the process alive. `false` if it did not.
+   */
+  trySend(frames: Frames): boolean
   /** Messages the client has queued so far (what a returning probe proves forwarded). */
   queued(): number
   /** Makes sure the receive loop runs, so the probe can come back. */
   listen(): void
+  /** Reads what already waits on the subscriber, without a receive left pending (a background probe's answer). */
+  look(): void
   closed(): boolean
 }
 
@@ -37,6 +45,8 @@ export class Probes {
   readonly #wakers = new Set<() => void>()
   #count = 0
   #forwarded = 0
+  /** Background probes among the waiting ones: they keep no receive loop running. */
+  #background = 0
 
   /** How many of the messages queued a returned probe (or a reply, see {@link proved}) proved forwarded. */
   get forwarded(): number {
@@ -52,13 +62,19 @@ export class Probes {
     this.#config = config
   }
 
-  /** Probes waiting to come back. */
+  /** Probes waiting to come back that need the receive loop (background ones do not). */
   get size(): number {
-    return this.#waiting.size
+    return this.#waiting.size - this.#background
   }
 
-  /** @returns `true` if a probe came back within `timeout` milliseconds. */
-  async probe(timeout: number): Promise<boolean> {
+  /**
+   * @param background Never holds the process: its timers are unref'd, and
+   *   instead of a receive loop (whose pending receive would keep the process
+   *   alive) it looks for its answer after each attempt. A process that has
+   *   nothing else to do ends meanwhile, as if the probe had not been sent.
+   * @returns `true` if a probe came back within `timeout` milliseconds.
+   */
+  async probe(timeout: number, background = false): Promise<boolean> {
     const config = this.#config
     if (config.closed()) return false
     const topic = probeTopic(config.node, ++this.#count)
@@ -72,25 +88,30 @@ export class Probes {
       wake?.()
     })
     config.subscribe(topic)
-    config.listen()
+    if (background) this.#background++
+    else config.listen()
     const deadline = Date.now() + timeout
     let interval = 5
     try {
       while (!arrived && !config.closed()) {
         const left = deadline - Date.now()
         if (left <= 0) break
-        config.send(frames)
+        if (background) config.trySend(frames)
+        else config.send(frames)
         let timer: NodeJS.Timeout | undefined
         await new Promise<void>((resolve) => {
           wake = resolve
           this.#wakers.add(resolve)
           timer = setTimeout(resolve, Math.min(interval, left))
+          if (background) timer.unref()
         })
         clearTimeout(timer)
         if (wake !== undefined) this.#wakers.delete(wake)
+        if (background && !arrived) config.look()
         interval = Math.min(interval * 2, MAX_PROBE_INTERVAL)
       }
     } finally {
+      if (background) this.#background--
       this.#waiting.delete(topic)
       config.unsubscribe(topic)
     }

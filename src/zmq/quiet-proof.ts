@@ -10,6 +10,11 @@
  * really unconfirmed. A node that never stops sending never probes; a flush()
  * or stop() proves everything anyway.
  *
+ * A quiet proof never holds the process (a background probe: unref'd timers,
+ * no pending receive, no send that could wait for a dead relay's full queue),
+ * and after one that got no answer the node probes again only once it has
+ * sent something new: a dead relay costs one proof per quiet spell.
+ *
  * @module
  */
 import createDebug from 'debug'
@@ -78,14 +83,16 @@ export class QuietProof {
     if (this.#quietLooks * LOOK_EVERY < PROVE_AFTER) return this.#arm()
     this.#quietLooks = 0
     this.#proving = true
-    const count = queued() - forwarded()
-    debug('quiet with %d messages unconfirmed: probing', count)
+    const at = queued()
+    const count = at - forwarded()
+    debug('quiet with %d message(s) unconfirmed: probing', count)
     void probe(PROOF_TIMEOUT)
       .catch(() => false)
       .then((arrived) => {
         this.#proving = false
-        debug(arrived ? 'quiet proof: %d messages confirmed' : 'quiet proof: no answer (%d messages unconfirmed)', count)
-        if (!closed() && queued() > forwarded()) this.#arm()
+        debug(arrived ? 'quiet proof: %d message(s) confirmed' : 'quiet proof: no answer (%d message(s) unconfirmed)', count)
+        // A relay that did not answer is not asked again until the node sends something new.
+        if (!closed() && queued() > forwarded() && (arrived || queued() > at)) this.#arm()
       })
   }
 }
