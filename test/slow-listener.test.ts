@@ -43,8 +43,12 @@ t.test('a listener that stopped reading A holds back only the sender of A; B flo
   for (let i = 0; i < 5000; i++) await senderB.send('fast', { i })
   await filled(fast, 5000, 'the events of "fast" while the listener of "slow" is stuck')
   t.same(fast, [...Array(5000).keys()], 'every event of "fast" arrived, in order, while "slow" was stuck')
+  // The stuck listener's process still takes bytes into its kernel and ZeroMQ buffers (megabytes,
+  // as its TCP window grows), so the relay's hold comes and goes: it releases the sender at 8
+  // parked messages and holds it again at 32. What stays true while the listener is stuck is
+  // that messages of "slow" wait at the relay, parked or held back at their sender.
   const during = (await host.stats()).relay!
-  t.ok(during.held >= 1 && during.parked > 0, `and "slow" was still held meanwhile (${during.parked} messages parked, ${during.held} sender held)`)
+  t.ok(during.parked > 0 || during.held >= 1, `and "slow" was still held back at the relay meanwhile (${during.parked} messages parked, ${during.held} sender held)`)
   t.ok(queued < count, `the sender of "slow" was held back: ${queued} of ${count} events queued`)
 
   slow.process.stdin!.write('go\n')
