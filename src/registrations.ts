@@ -136,7 +136,13 @@ export class Registrations {
   /** Sends a request once `ready` resolves, and waits for its one reply. */
   request(signal: string, sender: string, json: string, limits: WaitLimits & { timeout: number }, ready: () => Promise<Session>): Promise<unknown> {
     const id = this.requests.nextId()
-    const waiter = this.waits.create<unknown>(limits, `No responder answered "${signal}" within ${limits.timeout} ms.`, () => this.requests.forget(id))
+    let sent = false
+    // A timeout that comes before the node was ready never reached a responder: say so, not "no responder".
+    const message = (): string =>
+      sent
+        ? `No responder answered "${signal}" within ${limits.timeout} ms.`
+        : `The request "${signal}" was not sent within ${limits.timeout} ms: the relay (or engine server) has not answered yet; is it running, and is the address right?`
+    const waiter = this.waits.create<unknown>(limits, message, () => this.requests.forget(id))
     if (waiter.settled) return waiter.promise
     this.requests.expect(id, signal, waiter)
     ready()
@@ -145,6 +151,7 @@ export class Registrations {
         const connection = session.connection
         connection.startReceiving()
         connection.request(signal, sender, json, id)
+        sent = true
       })
       .catch((error: Error) => waiter.reject(error))
     return waiter.promise

@@ -12,15 +12,16 @@ export const MAX_TIMEOUT = 2 ** 31 - 1
 /** Throws a `TypeError` unless `timeout` is undefined or a number of milliseconds a timer can hold. */
 export function checkTimeout(timeout: unknown, what: string): void {
   if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0 && timeout <= MAX_TIMEOUT))) {
-    throw new InvalidArgumentError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${String(timeout)}.`)
+    const got = typeof timeout === 'string' ? JSON.stringify(timeout) : String(timeout)
+    throw new InvalidArgumentError(`${what} timeout must be a number of milliseconds from 0 to ${MAX_TIMEOUT}, got ${got}.`)
   }
 }
 
 /** How a {@link Waiter} ends besides its owner settling it. */
 export interface WaiterOptions {
-  /** Milliseconds before it rejects with a TimeoutError carrying `timeoutMessage`. */
+  /** Milliseconds before it rejects with a TimeoutError carrying `timeoutMessage` (read when it fires). */
   timeout?: number | undefined
-  timeoutMessage: string
+  timeoutMessage: string | (() => string)
   /** Rejects with an AbortError when this aborts (at once if it already has). */
   abortSignal?: AbortSignal | undefined
   /** Runs once, however it settles. */
@@ -45,7 +46,8 @@ export class Waiter<T> {
     })
     const { timeout, abortSignal } = options
     if (timeout !== undefined) {
-      this.#timer = setTimeout(() => this.reject(new TimeoutError(options.timeoutMessage, timeout)), timeout)
+      const message = options.timeoutMessage
+      this.#timer = setTimeout(() => this.reject(new TimeoutError(typeof message === 'string' ? message : message(), timeout)), timeout)
     }
     if (abortSignal?.aborted) this.#onAbort()
     else abortSignal?.addEventListener('abort', this.#onAbort, { once: true })
@@ -79,7 +81,7 @@ export class Waits {
   readonly #pending = new Set<{ reject(error: Error): void }>()
 
   /** A new pending wait; `cleanup` runs once however it settles. */
-  create<V>(options: Omit<WaiterOptions, 'cleanup' | 'timeoutMessage'>, timeoutMessage: string, cleanup: () => void): Waiter<V> {
+  create<V>(options: Omit<WaiterOptions, 'cleanup' | 'timeoutMessage'>, timeoutMessage: string | (() => string), cleanup: () => void): Waiter<V> {
     // An already-aborted signal settles it inside the constructor, before the assignment.
     let waiter: Waiter<V> | undefined
     waiter = new Waiter<V>({

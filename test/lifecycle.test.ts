@@ -84,6 +84,8 @@ t.test('waitFor: resolves, times out, aborts, and stops with the node', async (t
   await t.rejects(aborted, AbortError)
   await t.rejects(node.waitFor('x', { abortSignal: AbortSignal.abort() }), { code: 'ERR_PYVENT_ABORTED' }, 'an aborted signal rejects at once')
   await t.rejects(node.waitFor('x', { timeout: -1 }), { name: 'TypeError' })
+  // A string that looks like a number is shown as the string it is.
+  await t.rejects(node.waitFor('x', { timeout: '100' as unknown as number }), { code: 'ERR_PYVENT_INVALID_ARGUMENT', message: /got "100"\./ })
 
   // The send option subscribes first, then sends, so the answer cannot be missed.
   node.connect('ping', (n: number) => void node.send('pong', n + 1))
@@ -93,6 +95,17 @@ t.test('waitFor: resolves, times out, aborts, and stops with the node', async (t
   const pending = t.rejects(node.waitFor('never'), StoppedError, 'a pending wait rejects when the node stops')
   await node.stop()
   await pending
+})
+
+t.test('a request that times out before any relay answered says it was never sent, not that no responder answered', async (t) => {
+  const port = ports.next()
+  // No relay on this port, and this node may not host one: readiness waits readyTimeout (5 s), longer than the request.
+  const node = new Node({ port, server: false })
+  t.teardown(() => node.stop())
+  const error = await node.request('add', { a: 1, b: 2 }, { timeout: 200 }).catch((e: unknown) => e)
+  t.ok(error instanceof TimeoutError, 'still a TimeoutError')
+  t.match(error, { code: 'ERR_PYVENT_TIMEOUT', timeout: 200, message: /^The request "add" was not sent within 200 ms: the relay \(or engine server\) has not answered yet/ })
+  t.notMatch((error as Error).message, /No responder/)
 })
 
 t.test('configure() proxies the default node and refuses once it has started', async (t) => {
