@@ -415,18 +415,13 @@ t.test(`${MALFORMED}+ malformed messages at both relay ports while real traffic 
   const real = { any: [] as number[], signal: [] as number[] }
   const forged = { any: 0, signal: 0 }
   const hostile: unknown[] = []
-  // End-of-phase markers (events from node "fuzz-marker-<n>"), as each listener sees them.
-  const marked = { any: new Set<string>(), signal: new Set<string>() }
-  const markerWaiters: [() => boolean, () => void][] = []
-  const sawMarker = (seen: Set<string>, node: string): void => {
-    seen.add(node)
-    for (const waiter of markerWaiters.filter(([done]) => done())) waiter[1]()
-  }
-  const markerAtBoth = (node: string): Promise<void> =>
+  // End-of-phase markers (events from nodes "fuzz-marker-<n>", sent one after another), as each listener counts them.
+  const markers = { any: 0, signal: 0 }
+  let markerArrived = (): void => undefined
+  const markersAtBoth = (n: number): Promise<void> =>
     new Promise((resolve) => {
-      const done = (): boolean => marked.any.has(node) && marked.signal.has(node)
-      if (done()) resolve()
-      else markerWaiters.push([done, resolve])
+      markerArrived = () => void (markers.any >= n && markers.signal >= n && resolve())
+      markerArrived()
     })
   const anyDone = new Promise<void>((resolve) => {
     anyListener.connect(
@@ -438,7 +433,10 @@ t.test(`${MALFORMED}+ malformed messages at both relay ports while real traffic 
         } else {
           forged.any++
           if (typeof payload === 'object' && payload !== null && !Array.isArray(payload)) hostile.push(payload)
-          if (event.node.startsWith('fuzz-marker')) sawMarker(marked.any, event.node)
+          if (event.node.startsWith('fuzz-marker')) {
+            markers.any++
+            markerArrived()
+          }
         }
       },
       { sender: Any }
@@ -451,7 +449,10 @@ t.test(`${MALFORMED}+ malformed messages at both relay ports while real traffic 
         if (real.signal.length === REAL) resolve()
       } else {
         forged.signal++
-        if (event.node.startsWith('fuzz-marker')) sawMarker(marked.signal, event.node)
+        if (event.node.startsWith('fuzz-marker')) {
+          markers.signal++
+          markerArrived()
+        }
       }
     })
   })
@@ -510,7 +511,7 @@ t.test(`${MALFORMED}+ malformed messages at both relay ports while real traffic 
   const marker = (n: number): Buffer[] => [utf8('real\0'), utf8(header({ n: `fuzz-marker-${n}` })), utf8('["end of phase 1"]')]
   account(marker(1))
   await attacker.send(marker(1))
-  await deadline(markerAtBoth('fuzz-marker-1'), 10_000, 'the end-of-phase marker at both listeners')
+  await deadline(markersAtBoth(1), 10_000, 'the end-of-phase marker at both listeners')
   // But a listener may get it before earlier messages: a lossless relay parks what a full
   // listener queue refuses, by sending node (here, a forged "n" or the topic), and publishes
   // other nodes' messages, the marker's among them, meanwhile. Once nothing is parked, every
@@ -518,7 +519,7 @@ t.test(`${MALFORMED}+ malformed messages at both relay ports while real traffic 
   await until(async () => (await host.stats()).relay?.parked === 0, 10_000, 'the relay to publish every parked message')
   account(marker(2))
   await attacker.send(marker(2))
-  await deadline(markerAtBoth('fuzz-marker-2'), 10_000, 'the second end-of-phase marker at both listeners')
+  await deadline(markersAtBoth(2), 10_000, 'the second end-of-phase marker at both listeners')
   t.comment(`phase 1: ${thrown} messages thrown (${JSON.stringify(seen)})`)
   t.ok(expected.relayMalformed + expected.anyMalformed >= MALFORMED, `at least ${MALFORMED} of them malformed`)
   const relayStats = (await host.stats()).relay

@@ -103,9 +103,7 @@ export class Client implements Connection {
       unsubscribe: (topic) => this.unsubscribe(topic),
       send: (frames) => this.#outbox.enqueueFrames(frames, true),
       trySend: (frames) => {
-        if (!this.#outbox.idle || !this.#push.writable) return false
-        this.#outbox.enqueueFrames(frames, true)
-        return true
+        if (this.#outbox.idle && this.#push.writable) this.#outbox.enqueueFrames(frames, true)
       },
       queued: () => this.#outbox.queued,
       listen: () => this.startReceiving(),

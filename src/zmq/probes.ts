@@ -24,9 +24,9 @@ export interface ProbeConfig {
   /**
    * Sends a background probe only if that cannot leave a send pending (nothing
    * else queued, and the socket takes it at once): a send waiting for a dead
-   * relay's full queue would keep the process alive. `false` if it did not.
+   * relay's full queue would keep the process alive (the attempt is then skipped).
    */
-  trySend(frames: Frames): boolean
+  trySend(frames: Frames): void
   /** Messages the client has queued so far (what a returning probe proves forwarded). */
   queued(): number
   /** Makes sure the receive loop runs, so the probe can come back. */
