@@ -174,6 +174,16 @@ export function coreSuite(t: Test, target: EngineTarget): void {
     await t.rejects(sender.request('typed-order', { food: [] }), { code: 'ERR_PYVENT_REMOTE', remoteName: 'TypeError' })
   })
 
+  t.test(`${target.name}: a work-group member that awaits stop() in its handler goes on after it, and ends by itself`, async (t) => {
+    const child = spawnNode(t, fixture('group-stop.js'), ['stop-job', 'stoppers', '3'], env())
+    t.equal(await child.line(/^READY|^ERROR/), 'READY')
+    const sender = nodeOn(t, target)
+    for (let i = 0; i < 10; i++) await sender.send('stop-job', { i })
+    await sender.flush()
+    t.equal(await child.line(/^AFTER-STOP/), 'AFTER-STOP', 'the code after `await stop()` ran')
+    t.equal(await child.exit(), 0, 'exit code 0, without process.exit()')
+  })
+
   t.test(`${target.name}: a script that only sends exits by itself, and what it sent arrives`, async (t) => {
     const node = nodeOn(t, target)
     const got = inbox<unknown>()

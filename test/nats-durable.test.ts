@@ -135,6 +135,66 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     t.equal(most, 2, 'two at a time, never more')
   })
 
+  t.test('concurrency holds for events sent in one tick (one JetStream message): the rest wait in the member', async (t) => {
+    const member = nodeOn(t, server.url)
+    let running = 0
+    let most = 0
+    const runs: number[] = []
+    const finish: (() => void)[] = []
+    member.connect(
+      'batch-job',
+      ({ i }: { i: number }) => {
+        running++
+        most = Math.max(most, running)
+        runs.push(i)
+        return new Promise<void>((resolve) =>
+          finish.push(() => {
+            running--
+            resolve()
+          })
+        )
+      },
+      { group: 'batchers', concurrency: 2, durable: true }
+    )
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    // Sent in one tick: one message of 6 events.
+    const sends = []
+    for (let i = 0; i < 6; i++) sends.push(sender.send('batch-job', { i }))
+    await Promise.all(sends)
+    await sender.flush()
+    while (runs.length < 6 || finish.length > 0) {
+      await until(() => finish.length > 0, 5000, 'a running job')
+      t.ok(running <= 2, `${running} running`)
+      finish.shift()!()
+    }
+    t.equal(most, 2, 'two at a time, never more')
+    t.same(runs, [0, 1, 2, 3, 4, 5], 'each event ran once, in order')
+  })
+
+  t.test('a member that leaves gives the events it had not started back to the group at once', async (t) => {
+    const first = nodeOn(t, server.url)
+    const started: number[] = []
+    const handler = ({ i }: { i: number }): Promise<void> => {
+      started.push(i)
+      return new Promise<void>(() => undefined)
+    }
+    first.connect('handover', handler, { group: 'pair', concurrency: 1, durable: { claimAfter: 60_000 } })
+    await first.ready()
+    const sender = nodeOn(t, server.url)
+    await Promise.all([0, 1, 2].map((i) => sender.send('handover', { i })))
+    await sender.flush()
+    await until(() => started.length === 1, 5000, 'the first member to start one event')
+    t.equal(first.disconnect('handover', handler, { group: 'pair' }), 1)
+    const second = nodeOn(t, server.url)
+    const got: number[] = []
+    second.connect('handover', ({ i }: { i: number }) => void got.push(i), { group: 'pair', concurrency: 3, durable: true })
+    // claimAfter is a minute: only a message given back at once arrives within the deadline.
+    await until(() => got.length >= 3, 10_000, 'the second member to get the batch back')
+    t.same(got, [0, 1, 2], 'the whole batch, the started event included (at least once)')
+    t.same(started, [0], 'the first member started only one of them')
+  })
+
   t.test("from: 'start' reads what the stream kept before the group existed; 'now' does not", async (t) => {
     const sender = nodeOn(t, server.url)
     // A first durable group creates the signal's stream; events sent afterwards are kept.

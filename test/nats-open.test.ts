@@ -42,6 +42,13 @@ t.test('a missing client package: MissingDependencyError naming it', async (t) =
   t.equal(await child.line(/^OK|^ERROR/), 'ERROR ERR_PYVENT_MISSING_DEPENDENCY @nats-io/transport-node')
 })
 
+t.test('a script that only sends, with no server at the URL, ends by itself once send() gave up', async (t) => {
+  const nobody = ports.next()
+  const child = spawnNode(t, fixture('engine-send.js'), ['nobody-hears', '1'], { PYVENT_URL: `nats://127.0.0.1:${nobody}` })
+  t.match(await child.line(/^SENT|^ERROR/), /^ERROR ERR_PYVENT_RELAY_UNREACHABLE No NATS server answered/)
+  t.equal(await child.exit(), 3, 'the exit code the script set: nothing else holds the process')
+})
+
 if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
   t.test('no server: ready() says what did not answer and what to do; a node started first waits for its server', async (t) => {
     const port = ports.next()

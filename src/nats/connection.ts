@@ -100,7 +100,8 @@ export class NatsClient implements Connection, MemberHost {
         this.stats.disconnects++
         this.#hold(nc)
         for (const member of this.#members.values()) member.connected?.()
-      }
+      },
+      held: () => this.#held()
     })
     this.#holdTimer = setInterval(() => this.#hold(), HOLD_CHECK_INTERVAL)
     this.#holdTimer.unref()

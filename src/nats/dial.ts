@@ -1,7 +1,9 @@
 /**
  * Dialing NATS: the connect options pyvent's options map to, the first
  * connection (tried again until it succeeds or the node stops, as a relay
- * client waits for its relay), and the connection's status afterwards
+ * client waits for its relay; the retries keep the process alive only while
+ * the node needs the connection, so a script that only sends still ends), and
+ * the connection's status afterwards
  * (a lost connection or a slow-consumer cut-off is reported, never silent;
  * nats.js reconnects to any server of the cluster by itself).
  *
@@ -55,6 +57,12 @@ export interface DialEvents {
   connected(nc: NatsConnection): void
   lost(error: ConnectionLostError): void
   reconnected(nc: NatsConnection): void
+  /**
+   * Whether the node needs the connection now (a listener, a request, a flush):
+   * only then does a first connection still being tried keep the process
+   * alive, so a script that only sends ends by itself when no server answers.
+   */
+  held(): boolean
 }
 
 /** Makes and watches one node connection's NATS connection. */
@@ -107,6 +115,7 @@ export class Dialer {
         if (this.#closed) return
         if (this.#attempts === 1 || this.#attempts % 50 === 0) debug('no NATS server at %s yet: %s', redact(this.#options.url as string), error.message)
         this.#timer = setTimeout(() => this.#dial(), RETRY_INTERVAL)
+        if (!this.#events.held()) this.#timer.unref()
       }
     )
   }

@@ -3,8 +3,10 @@
  * (`pyvent_<hash of the signal>`, subjects `pyvent.e.<signal>.>`, at most
  * `maxStreamLength` messages); the group is a durable pull consumer on it
  * (explicit acks, `ack_wait` = `claimAfter`, `max_deliver` = `maxDeliveries + 1`).
- * A member pulls only while it has room (`concurrency` unfinished events), acks
- * a message once every event in it finished without error, and otherwise
+ * A member pulls only while it has room (`concurrency` unfinished events) and
+ * runs at most `concurrency` of them at once (a message can hold more: the
+ * rest wait here, in order), acks a message once every event in it finished
+ * without error, and otherwise
  * leaves it unacked, so JetStream hands it out again after `claimAfter`. A
  * message whose last delivery failed, or that comes back once more because its
  * members died each time, goes to the dead-letter stream (deadletters.ts) and
@@ -61,9 +63,14 @@ export class DurableMember implements GroupMember {
   readonly #connection: () => NatsConnection | undefined
   readonly #handlers: EngineHandlers
   readonly #js: JetStreamModule
-  /** Messages handed over and not finished, by stream sequence. */
+  /** Messages pulled and not finished, by stream sequence. */
   readonly #open = new Map<string, Open>()
+  /** Events pulled and not finished (handed over or waiting in {@link #backlog}). */
   #unfinished = 0
+  /** Events pulled and not handed over yet, oldest first: one message can hold more than `concurrency`. */
+  readonly #backlog: EventMessage[] = []
+  /** Events handed over and not finished. */
+  #inHand = 0
   #pulling: ConsumerMessages | undefined
   #wake: (() => void) | undefined
   #running = false
@@ -187,17 +194,23 @@ export class DurableMember implements GroupMember {
     this.#open.set(key, { msg, message, open: message.payloads.length, error: undefined, failed: [] })
     this.#unfinished += message.payloads.length
     const { topic, group } = this.#membership
-    this.#host.deliver({
-      ...message,
-      topic,
-      group,
-      receipts: message.payloads.map((_, i) => `${key}.${i}`),
-      deliveries: message.payloads.map(() => deliveries)
-    })
+    for (let i = 0; i < message.payloads.length; i++) {
+      this.#backlog.push({ ...message, topic, group, seq: message.seq + i, payloads: [message.payloads[i]], receipts: [`${key}.${i}`], deliveries: [deliveries] })
+    }
+    this.#pump()
+  }
+
+  /** Hands over waiting events while fewer than `concurrency` run. */
+  #pump(): void {
+    while (this.#backlog.length > 0 && this.#inHand < this.#membership.capacity) {
+      this.#inHand++
+      this.#host.deliver(this.#backlog.shift() as EventMessage)
+    }
   }
 
   update(membership: Membership): void {
     this.#membership = membership
+    this.#pump()
     this.#wake?.()
   }
 
@@ -207,6 +220,7 @@ export class DurableMember implements GroupMember {
     const open = this.#open.get(key)
     if (open === undefined) return
     this.#unfinished--
+    this.#inHand--
     if (error !== undefined) {
       open.error ??= error
       open.failed.push(Number(index))
@@ -217,6 +231,7 @@ export class DurableMember implements GroupMember {
       else if (open.msg.info.deliveryCount >= this.#membership.durable!.maxDeliveries) void this.#bury(open.msg, open.message, open.failed, describe(open.error), open.msg.info.deliveryCount)
       // Else left unacked: JetStream hands it out again after claimAfter.
     }
+    this.#pump()
     const wake = this.#wake
     this.#wake = undefined
     wake?.()
@@ -242,6 +257,14 @@ export class DurableMember implements GroupMember {
   leave(): void {
     this.#left = true
     void this.#pulling?.close()
+    // Messages with events never handed over go back to the group at once (those of them that ran, run again).
+    const back = new Set(this.#backlog.map((event) => event.receipts![0]!.split('.')[0]!))
+    this.#backlog.length = 0
+    for (const key of back) {
+      const open = this.#open.get(key)
+      this.#open.delete(key)
+      if (open !== undefined) settle(() => open.msg.nak())
+    }
     this.#wake?.()
   }
 }

@@ -194,8 +194,12 @@ export class Link {
     client.unref()
     if (client.isOpen && !client.isReady) await settled(client)
     try {
-      if (graceful && client.isReady) await client.close()
-      else client.destroy()
+      if (graceful && client.isReady) {
+        // stop() awaits this: the socket holds the process until the server's
+        // last replies are in, or a script would end with stop() unsettled.
+        client.ref()
+        await client.close()
+      } else client.destroy()
     } catch (error) {
       debug('close: %s', (error as Error).message)
     }
