@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkCallOptions } from './call-options'
 import { checkName } from './payload'
 import { groupTopic, MAX_TOPIC_BYTES } from './topics'
 import type { ListenOptions } from './dispatcher'
@@ -19,12 +20,16 @@ export const DURABLE_DEFAULTS: Readonly<DurableSettings> = Object.freeze({ from:
  * Validates a signal and listen options; returns the topic the listener is
  * filed under: the signal name, the node's member topic of the group, or Any.
  */
-export function listenTopic(signal: SignalRef | AnySignal, options: ListenOptions | undefined, node: string, engine: Engine): string | AnySignal {
+export function listenTopic(
+  signal: SignalRef | AnySignal,
+  options: ListenOptions | undefined,
+  node: string,
+  engine: Engine,
+  method: 'connect' | 'waitFor' | 'disconnect'
+): string | AnySignal {
   const name = signalName(signal)
   if (name !== Any) checkName(name, 'signal')
-  if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new InvalidArgumentError('Listen options must be an object.')
-  }
+  checkCallOptions(options, method)
   const sender = options?.sender
   if (sender !== undefined && sender !== Any) checkName(sender, 'sender filter')
   const group = options?.group
@@ -81,6 +86,7 @@ export function resolveDurable(option: ListenOptions['durable'], engine: Engine)
 export function deadLetterQuery(signal: SignalRef, group: string, options: { count?: number }, engine: Engine): [string, number] {
   const name = checkName(signalName(signal), 'signal')
   checkName(group, 'group')
+  checkCallOptions(options, 'deadLetters')
   const count = options.count ?? 100
   if (!Number.isSafeInteger(count) || count < 1) throw new InvalidArgumentError(`The count of deadLetters must be a positive integer, got ${String(count)}.`)
   if (!engine.durable) {

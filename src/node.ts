@@ -25,6 +25,7 @@ import { Any, AnySignal, Payload, Signal, SignalRef, signalName } from './signal
 import { checkTimeout } from './waiter'
 import type { RelayStats } from './zmq/relay-types'
 import { InvalidArgumentError } from './errors'
+import { checkCallOptions } from './call-options'
 
 /** The sender filter of a listener that names none: events from `pyvent` and `pyvent.*`. */
 export const DEFAULT_FILTER = 'pyvent'
@@ -153,10 +154,10 @@ export class Node extends EventEmitter<NodeEventMap> {
         throw new InvalidArgumentError(`connect(signal, listener, options): the listener must be a function, got ${callbackOrOptions === null ? 'null' : typeof callbackOrOptions}.`)
       }
       const options = callbackOrOptions
-      listenTopic(signal, options, this.nodeId, this.#engine)
+      listenTopic(signal, options, this.nodeId, this.#engine, 'connect')
       return methodDecorator((method) => this.connect(signal as SignalRef<never>, method as Listener<never>, options))
     }
-    const topic = listenTopic(signal, maybeOptions, this.nodeId, this.#engine)
+    const topic = listenTopic(signal, maybeOptions, this.nodeId, this.#engine, 'connect')
     const grouped = maybeOptions?.group !== undefined
     if (grouped) {
       const membership = this.#registry.groups.join(topic as string, signalName(signal) as string, maybeOptions)
@@ -190,6 +191,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     const name = signalName(signal)
     if (name === Any) throw new InvalidArgumentError('Cannot emit to Any: name one signal.')
     checkName(name, 'signal')
+    checkCallOptions(options, 'emits')
     if (options.sender !== undefined) checkName(options.sender, 'sender')
     return emitsDecorator((self, value) => this.emitFrom(self, signal, value, options))
   }
@@ -241,7 +243,7 @@ export class Node extends EventEmitter<NodeEventMap> {
    * `options`. Returns how many registrations were removed.
    */
   disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
-    return this.#registry.dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine), callback)
+    return this.#registry.dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine, 'disconnect'), callback)
   }
 
   /**
@@ -256,7 +258,7 @@ export class Node extends EventEmitter<NodeEventMap> {
     // no promise of its own and returns the connection's.
     let name: string, sender: string, json: string
     try {
-      ;[name, sender, json] = this.#encode(signal, payload, options)
+      ;[name, sender, json] = this.#encode(signal, payload, options, 'send')
     } catch (error) {
       return Promise.reject(error)
     }
@@ -281,7 +283,8 @@ export class Node extends EventEmitter<NodeEventMap> {
     return this.#lives.flush()
   }
 
-  #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined): [string, string, string] {
+  #encode(signal: SignalRef, payload: unknown, options: SendOptions | undefined, method: 'send' | 'request'): [string, string, string] {
+    if (options !== undefined) checkCallOptions(options, method)
     const name = signalName(signal)
     if (name === Any) throw new InvalidArgumentError('Cannot send to Any: name one signal.')
     checkName(name, 'signal')
@@ -301,8 +304,9 @@ export class Node extends EventEmitter<NodeEventMap> {
   waitFor<T = Payload>(signal: SignalRef<T> | AnySignal, options: WaitOptions = {}): Promise<PyventEvent<T>> {
     let topic: string | AnySignal
     try {
-      topic = listenTopic(signal, options, this.nodeId, this.#engine)
+      topic = listenTopic(signal, options, this.nodeId, this.#engine, 'waitFor')
       checkTimeout(options.timeout, 'waitFor')
+      checkCallOptions(options.send, 'waitFor send')
     } catch (error) {
       return Promise.reject(error)
     }
@@ -323,10 +327,10 @@ export class Node extends EventEmitter<NodeEventMap> {
    * from the call).
    */
   request<R = unknown, T = unknown>(signal: SignalRef<T>, payload?: NoInfer<T>, options: RequestOptions = {}): Promise<R> {
-    let name: string, sender: string, json: string
-    const timeout = options.timeout ?? 5000
+    let name: string, sender: string, json: string, timeout: number
     try {
-      ;[name, sender, json] = this.#encode(signal, payload, options)
+      ;[name, sender, json] = this.#encode(signal, payload, options, 'request')
+      timeout = options.timeout ?? 5000
       checkTimeout(timeout, 'request')
     } catch (error) {
       return Promise.reject(error)

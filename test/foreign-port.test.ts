@@ -214,7 +214,7 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   await t.rejects(checked.waitFor('$r.someone'), { name: 'TypeError', message: /reserved/ })
   await t.rejects(checked.waitFor('a\0b'), { name: 'TypeError', message: /NUL/ })
   await t.rejects(checked.waitFor('x', { sender: '$x' }), { name: 'TypeError', message: /reserved/ })
-  await t.rejects(checked.waitFor('x', 'pyvent' as unknown as object), { name: 'TypeError', message: /Listen options must be an object/ })
+  await t.rejects(checked.waitFor('x', 'pyvent' as unknown as object), { name: 'TypeError', message: 'waitFor() options must be an object, got "pyvent".' })
   await t.rejects(checked.waitFor('x', { timeout: Number.NaN }), { name: 'TypeError', message: /timeout/ })
   await t.rejects(checked.request('$q', {}), { name: 'TypeError', message: /reserved/ })
   await t.rejects(checked.request('x', {}, { timeout: -5 }), { name: 'TypeError', message: /timeout/ })
@@ -223,7 +223,7 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   t.throws(() => checked.connect(Reserved, noop), { name: 'TypeError', message: /reserved/ })
   t.throws(() => checked.connect('x', noop, { sender: '$x' }), { name: 'TypeError', message: /reserved/ })
   t.throws(() => checked.connect('x', noop, { group: '$g' }), { name: 'TypeError', message: /reserved/ })
-  t.throws(() => checked.connect('x', noop, 'pyvent' as unknown as object), { name: 'TypeError', message: /Listen options must be an object/ })
+  t.throws(() => checked.connect('x', noop, 'pyvent' as unknown as object), { name: 'TypeError', message: 'connect() options must be an object, got "pyvent".' })
   t.throws(() => checked.connect(undefined as unknown as string, noop), { name: 'TypeError', message: /A signal must be/ })
   t.throws(() => checked.connect('x', 42 as unknown as () => void), { name: 'TypeError', message: /the listener must be a function, got number/ })
   // Argument errors carry a stable code, like every error pyvent raises.
@@ -240,6 +240,29 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   // The limits are exact: 255 bytes is a name, and '$' is reserved only at the start.
   t.doesNotThrow(() => checked.connect('a'.repeat(255), noop))
   t.doesNotThrow(() => checked.connect('price-in-$', noop))
+})
+
+t.test('a misspelt option of any method is an InvalidArgumentError naming the known ones, never a silent default', async (t) => {
+  const checked = node(t, ports.next())
+  const noop = (): undefined => undefined
+  const invalid = (message: string): { name: string; code: string; message: string } => ({ name: 'TypeError', code: 'ERR_PYVENT_INVALID_ARGUMENT', message })
+  // A plain listener where a work-group member was meant would take every event.
+  t.throws(() => checked.connect('x', noop, { gruop: 'workers' } as object), invalid('Unknown option "gruop" in connect() options. Known options: sender, group, concurrency, durable.'))
+  t.throws(() => checked.connect('x', { concurency: 2 } as object), invalid('Unknown option "concurency" in connect() options. Known options: sender, group, concurrency, durable.'), 'as a decorator too')
+  await t.rejects(checked.waitFor('x', { timout: 5 } as object), invalid('Unknown option "timout" in waitFor() options. Known options: sender, group, concurrency, durable, timeout, abortSignal, send.'))
+  await t.rejects(checked.waitFor('x', { send: { signal: 'y', sneder: 'me' } as never }), invalid('Unknown option "sneder" in The send option of waitFor(). Known options: signal, payload, sender.'))
+  await t.rejects(checked.send('x', {}, { timeout: 5 } as object), invalid('Unknown option "timeout" in send() options. Known options: sender.'))
+  await t.rejects(checked.request('x', {}, { timeot: 5 } as object), invalid('Unknown option "timeot" in request() options. Known options: sender, timeout, abortSignal.'))
+  await t.rejects(checked.request('x', {}, null as unknown as object), invalid('request() options must be an object, got null.'))
+  t.throws(() => checked.disconnect('x', noop, { sender: 'a' } as object), invalid('Unknown option "sender" in disconnect() options. Known options: group.'))
+  t.throws(() => checked.emits('x', { sendr: 'a' } as object), invalid('Unknown option "sendr" in emits() options. Known options: sender.'))
+  // An abortSignal that is not one fails at the call, not later inside the wait.
+  await t.rejects(checked.waitFor('x', { abortSignal: 'nope' as unknown as AbortSignal }), invalid('The abortSignal option of waitFor() must be an AbortSignal (from an AbortController, or AbortSignal.timeout()), got "nope".'))
+  await t.rejects(checked.request('x', {}, { abortSignal: {} as AbortSignal }), invalid('The abortSignal option of request() must be an AbortSignal (from an AbortController, or AbortSignal.timeout()), got object.'))
+  t.notOk(checked.isStarted(), 'no refused call started the node')
+  await t.rejects(checked.deadLetters('x', 'g', { max: 5 } as object), invalid('Unknown option "max" in deadLetters() options. Known options: count.'))
+  // Known options, an undefined one among them, still work.
+  await t.rejects(checked.waitFor('x', { sender: undefined, timeout: 1000, abortSignal: AbortSignal.abort() }), { code: 'ERR_PYVENT_ABORTED' })
 })
 
 t.test('one report per failure, however many listeners wait on it', async (t) => {
