@@ -11,6 +11,8 @@ import { RESERVED_PREFIX } from './topics'
 
 /** The longest signal or sender name, in UTF-8 bytes. */
 const MAX_NAME_BYTES = 255
+/** A surrogate code unit without its other half (with the `u` flag, a whole pair is one code point and does not match). */
+const LONE_SURROGATE = /\p{Surrogate}/u
 
 /** Names that passed {@link checkName}, so that send() checks a name once. */
 const checkedNames = new Set<string>()
@@ -31,6 +33,10 @@ export function checkName(name: unknown, what: string, internal = false): string
   }
   if (name.length === 0) throw new InvalidArgumentError(`The ${what} must not be empty.`)
   if (name.includes('\0')) throw new InvalidArgumentError(`The ${what} must not contain a NUL character.`)
+  // A name travels as UTF-8, which has no lone surrogate: it would arrive as U+FFFD, another name.
+  if (LONE_SURROGATE.test(name)) {
+    throw new InvalidArgumentError(`The ${what} holds half of a UTF-16 surrogate pair (a string cut in the middle of a character such as an emoji); UTF-8 cannot carry it, so it would arrive as another name.`)
+  }
   if (!internal && name.startsWith(RESERVED_PREFIX)) {
     throw new InvalidArgumentError(
       `The ${what} "${name}" starts with "${RESERVED_PREFIX}", which is reserved for pyvent's own messages; choose another name.`
@@ -171,6 +177,10 @@ function stringifyFaithfully(payload: unknown): string | undefined {
   } catch (error) {
     if (error instanceof InvalidPayloadError) throw error
     if (lastHolder === undefined) lastHolder = {} // the payload's own toJSON threw
+    // Nesting deeper than the stack: the chain is cut short, so it cannot be read for a cycle.
+    if (error instanceof RangeError) {
+      throw new InvalidPayloadError(`Cannot send this payload: it is nested too deeply for JSON (the stack ran out near ${pathTo(lastHolder, lastKey)}). Send flatter data.`, { cause: error })
+    }
     // JSON refuses a cycle when it meets, below itself, the object the replacer just passed.
     if (typeof lastValue === 'object' && lastValue !== null && chain.indexOf(lastValue) < chain.length - 1) {
       refuse(lastHolder, lastKey, ['a circular reference', 'the object contains itself. Send a tree of data'])

@@ -211,6 +211,10 @@ t.test('bad and reserved names are TypeErrors everywhere, and never start the no
   await t.rejects(checked.send('x', {}, { sender: Any as unknown as string }), { name: 'TypeError', message: /symbol/ })
   await t.rejects(checked.send(Reserved, {}), { name: 'TypeError', message: /reserved/ }, 'a typed signal with a reserved name')
   await t.rejects(checked.send(null as unknown as string, {}), { name: 'TypeError', message: /A signal must be/ })
+  // UTF-8 has no lone surrogate: it would arrive as U+FFFD, under another name nobody listens to.
+  await t.rejects(checked.send('cut\ud83d', {}), { name: 'TypeError', code: 'ERR_PYVENT_INVALID_ARGUMENT', message: /half of a UTF-16 surrogate pair/ })
+  t.throws(() => checked.connect('x', noop, { group: '\ude00g' }), { name: 'TypeError', message: /The group holds half of a UTF-16 surrogate pair/ })
+  await t.rejects(checked.send('x', {}, { sender: 'a\udc00' }), { name: 'TypeError', message: /The sender holds half/ })
   await t.rejects(checked.waitFor('$r.someone'), { name: 'TypeError', message: /reserved/ })
   await t.rejects(checked.waitFor('a\0b'), { name: 'TypeError', message: /NUL/ })
   await t.rejects(checked.waitFor('x', { sender: '$x' }), { name: 'TypeError', message: /reserved/ })

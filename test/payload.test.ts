@@ -78,6 +78,18 @@ t.test('a very deep path is cut short', async (t) => {
   t.throws(() => encode(deep), { message: /^Cannot send NaN at payload…(\[0\]){31}\.bad:/ })
 })
 
+t.test('nesting deeper than the stack is refused as too deep, not as a cycle', async (t) => {
+  for (const depth of [20_000, 200_000]) {
+    let deep: Record<string, unknown> = {}
+    const top = deep
+    for (let i = 0; i < depth; i++) deep = (deep.a = {}) as Record<string, unknown>
+    t.throws(() => encode(top), { name: 'InvalidPayloadError', code: 'ERR_PYVENT_INVALID_PAYLOAD', message: /^Cannot send this payload: it is nested too deeply for JSON \(the stack ran out near payload…(\.a)+\)\. Send flatter data\.$/ }, `${depth} levels`)
+  }
+  const cycle: Record<string, unknown> = { a: {} }
+  ;(cycle.a as Record<string, unknown>).back = cycle
+  t.throws(() => encode(cycle), { message: /^Cannot send a circular reference at payload\.a\.back:/ }, 'a cycle is still named a cycle')
+})
+
 t.test('plain data, toJSON and null-prototype objects are accepted as JSON writes them', async (t) => {
   const bare = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1, inner: Object.assign(Object.create(null), { b: [true] }) })
   const accepted: [string, unknown, string][] = [
