@@ -276,7 +276,7 @@ export function checkBodySize(json: string, limit: number): void {
   const size = Buffer.byteLength(json, 'utf8') + 2
   if (size > limit) {
     throw new MessageTooLargeError(
-      `The payload encodes to ${size} bytes, over the maxMessageSize of ${limit} (the smaller of this node's and the relay's); send less data, or raise maxMessageSize on every node.`,
+      `The payload encodes to ${size} bytes, over the limit of ${limit}: the smaller of this node's maxMessageSize and what its relay or server takes (the relay's maxMessageSize, a NATS server's max_payload). Send less data, or raise that limit (maxMessageSize on every node, max_payload on the NATS servers).`,
       size,
       limit
     )
