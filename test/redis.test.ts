@@ -4,6 +4,7 @@
 import t, { Test } from 'tap'
 import { Any, Node, NodeOptions } from '../dist/index.js'
 import { join } from 'node:path'
+import { createServer, type Socket } from 'node:net'
 import { deadline, fixture, portBlock, spawnNode, spawnProcess, until, filled, pushedUntil } from './helpers'
 import { RedisServer, requireRedis, startRedis } from './redis-server'
 
@@ -37,6 +38,24 @@ t.test('no server at the URL: RelayUnreachableError says what answered not and w
     code: 'ERR_PYVENT_RELAY_UNREACHABLE',
     message: `No Redis server answered at redis://user:***@127.0.0.1:${nobody} within 300 ms. Nothing accepts connections at 127.0.0.1:${nobody}: start redis-server there`
   })
+})
+
+t.test('something other than Redis at the URL: the diagnosis says what answered there, not that the password is wrong', async (t) => {
+  const servers: { port: number; answer: (socket: Socket) => void; says: RegExp }[] = [
+    { port: ports.next(), answer: (s) => void s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')), says: /An HTTP server answers at 127\.0\.0\.1:\d+, not Redis/ },
+    { port: ports.next(), answer: (s) => void s.write('INFO {"server_id":"x"}\r\n'), says: /A NATS server answers at 127\.0\.0\.1:\d+, not Redis: use a nats:\/\/ URL/ },
+    { port: ports.next(), answer: () => undefined, says: /did not answer a PING as Redis would: a TLS server wants rediss:\/\// }
+  ]
+  for (const { port, answer, says } of servers) {
+    const server = createServer(answer)
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+    t.teardown(() => new Promise((resolve) => server.close(resolve)))
+    // The server that never answers keeps its sockets: close them with the server.
+    server.on('connection', (socket) => t.teardown(() => void socket.destroy()))
+    const node = new Node({ url: `redis://127.0.0.1:${port}`, readyTimeout: 300 })
+    t.teardown(() => node.stop())
+    await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: says })
+  }
 })
 
 if (requireRedis(t, 'the Redis engine tests')) {

@@ -21,23 +21,56 @@ export function address(url: string): { host: string; port: number } {
   }
 }
 
-/** Tries a plain TCP connection to tell "nothing there" from "something there that did not answer as Redis". */
+/**
+ * What answers at `host:port` to a plain `PING`: `undefined` when nothing
+ * accepts connections there, `''` when something does but says nothing within
+ * {@link CHECK_MS}, else the first line it sent.
+ */
+function firstLine(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    let text = ''
+    let connected = false
+    const socket = connect({ host, port })
+    const done = (result: string | undefined): void => {
+      socket.destroy()
+      resolve(result)
+    }
+    socket.setTimeout(CHECK_MS)
+    socket.once('connect', () => {
+      connected = true
+      socket.write('PING\r\n')
+    })
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+      if (text.includes('\n') || text.length > 200) done(text.split(/\r?\n/)[0]!.slice(0, 80))
+    })
+    socket.once('timeout', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
+    socket.once('close', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
+    socket.once('error', () => done(connected ? text : undefined))
+  })
+}
+
+/** Says what answers at the URL's address, and what to do about it. */
 export async function diagnose(options: ResolvedOptions): Promise<string> {
   const url = options.url ?? ''
+  const shown = maskUrl(url)
   const refused = lastRefusal(url)
   if (refused !== undefined) {
-    return `Redis refused the connection ("${refused.split('.')[0]}"): check the user name and password in ${maskUrl(url)} against the server's requirepass or ACL.`
+    return `Redis refused the connection ("${refused.split('.')[0]}"): check the user name and password in ${shown} against the server's requirepass or ACL.`
   }
   const { host, port } = address(url)
-  const reachable = await new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port })
-    socket.setTimeout(CHECK_MS)
-    socket.once('connect', () => (socket.destroy(), resolve(true)))
-    socket.once('timeout', () => (socket.destroy(), resolve(false)))
-    socket.once('error', () => resolve(false))
-  })
-  if (!reachable) {
-    return `Nothing accepts connections at ${host}:${port}: start redis-server there (or fix the URL in the "url" option or PYVENT_URL, now ${maskUrl(url)}).`
+  const line = await firstLine(host, port)
+  if (line === undefined) {
+    return `Nothing accepts connections at ${host}:${port}: start redis-server there (or fix the URL in the "url" option or PYVENT_URL, now ${shown}).`
   }
-  return `Something accepts connections at ${host}:${port} but did not answer as Redis: check the password, the database number, and rediss:// (TLS) against redis:// in ${maskUrl(url)}.`
+  if (/^-(NOAUTH|WRONGPASS)/.test(line)) return `Redis at ${host}:${port} wants a password: check the user name and password in ${shown} against the server's requirepass or ACL.`
+  if (line.startsWith('+PONG') || line.startsWith('-')) {
+    return `Redis answers at ${host}:${port}, but the connection pyvent made was not ready within ${options.readyTimeout} ms: check the database number in ${shown} (the server may have fewer), or raise readyTimeout for a slow server.`
+  }
+  if (line.startsWith('INFO ')) return `A NATS server answers at ${host}:${port}, not Redis: use a nats:// URL for it, or the port of your Redis server (now ${shown}).`
+  if (line.startsWith('HTTP/')) return `An HTTP server answers at ${host}:${port}, not Redis: use the port of your Redis server (now ${shown}).`
+  if (line === '') {
+    return `Something accepts connections at ${host}:${port} but did not answer a PING as Redis would: a TLS server wants rediss:// instead of redis://, or this is not the Redis port (now ${shown}).`
+  }
+  return `Something at ${host}:${port} answered, but not as Redis (it said ${JSON.stringify(line)}): use the port of your Redis server (now ${shown}).`
 }
