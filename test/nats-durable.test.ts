@@ -195,6 +195,62 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     t.same(started, [0], 'the first member started only one of them')
   })
 
+  t.test('events waiting in a member for room do not use up claimAfter: a batch longer than claimAfter runs once', async (t) => {
+    const ran: string[] = []
+    let done = 0
+    let finishedAll!: () => void
+    const allDone = new Promise<void>((resolve) => (finishedAll = resolve))
+    // Two members; whichever pulls the batch runs its six events of 150 ms one at a
+    // time: 900 ms in all, over claimAfter (400 ms), each alone well under it. The
+    // job's duration is the point of the test.
+    for (const who of ['a', 'b']) {
+      const member = nodeOn(t, server.url)
+      member.connect('long-batch', async ({ i }: { i: number }) => {
+        ran.push(`${who} ${i}`)
+        await new Promise((resolve) => setTimeout(resolve, 150))
+        if (++done === 6) finishedAll()
+      }, { group: 'queue', concurrency: 1, durable: { claimAfter: 400 } })
+      await member.ready()
+    }
+    const sender = nodeOn(t, server.url)
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => sender.send('long-batch', { i })))
+    await sender.flush()
+    await deadline(allDone, 10_000, 'six runs')
+    const who = ran[0]!.split(' ')[0]
+    t.same(ran, [0, 1, 2, 3, 4, 5].map((i) => `${who} ${i}`), 'one member ran each event once; JetStream never handed the batch out again meanwhile')
+  })
+
+  t.test('a node that leaves a group and joins again: the old member\'s events finishing later do not count for the new one', async (t) => {
+    const node = nodeOn(t, server.url)
+    let releaseOld!: () => void
+    const oldHandler = (): Promise<void> => new Promise<void>((resolve) => (releaseOld = resolve))
+    node.connect('rejoin', oldHandler, { group: 'again', concurrency: 1, durable: { claimAfter: 60_000 } })
+    await node.ready()
+    const sender = nodeOn(t, server.url)
+    await Promise.all([0, 1, 2].map((i) => sender.send('rejoin', { i })))
+    await sender.flush()
+    await until(() => releaseOld !== undefined, 5000, 'the old member to start an event')
+    node.disconnect('rejoin', oldHandler, { group: 'again' })
+    let running = 0
+    let most = 0
+    const got: number[] = []
+    const finish: (() => void)[] = []
+    node.connect('rejoin', ({ i }: { i: number }) => {
+      got.push(i)
+      most = Math.max(most, ++running)
+      return new Promise<void>((resolve) => finish.push(() => (running--, resolve())))
+    }, { group: 'again', concurrency: 1, durable: true })
+    await until(() => finish.length === 1, 10_000, 'the new member to start the batch given back')
+    // The old member's event ends now: it must not make room in the new member.
+    releaseOld()
+    while (got.length < 3 || finish.length > 0) {
+      await until(() => finish.length > 0, 5000, 'a running event of the new member')
+      finish.shift()!()
+    }
+    t.equal(most, 1, 'one at a time in the new member, whatever the old one finished')
+    t.same(got, [0, 1, 2], 'the new member ran the whole batch')
+  })
+
   t.test("from: 'start' reads what the stream kept before the group existed; 'now' does not", async (t) => {
     const sender = nodeOn(t, server.url)
     // A first durable group creates the signal's stream; events sent afterwards are kept.

@@ -45,9 +45,14 @@ export function streamName(signal: string): string {
   return jsName('pyvent_', signal)
 }
 
+/** Tells the deliveries of one member from another's: a node that leaves a group and joins again has a new member, while the old one's events may still run. */
+let members = 0
+
 interface Open {
   msg: JsMsg
   message: EventMessage
+  /** When JetStream last started counting claimAfter for it: the pull, or the last `working()`. */
+  since: number
   /** Events of the message not finished yet. */
   open: number
   /** The first failure, and which events failed. */
@@ -63,12 +68,14 @@ export class DurableMember implements GroupMember {
   readonly #connection: () => NatsConnection | undefined
   readonly #handlers: EngineHandlers
   readonly #js: JetStreamModule
-  /** Messages pulled and not finished, by stream sequence. */
+  /** Messages pulled and not finished, by key: this member's tag and a count of its deliveries (a redelivery of a message still open here is another). */
   readonly #open = new Map<string, Open>()
+  readonly #tag = `m${++members}`
+  #delivered = 0
   /** Events pulled and not finished (handed over or waiting in {@link #backlog}). */
   #unfinished = 0
-  /** Events pulled and not handed over yet, oldest first: one message can hold more than `concurrency`. */
-  readonly #backlog: EventMessage[] = []
+  /** Events pulled and not handed over yet, oldest first, with their message's key: one message can hold more than `concurrency`. */
+  readonly #backlog: { key: string; event: EventMessage }[] = []
   /** Events handed over and not finished. */
   #inHand = 0
   #pulling: ConsumerMessages | undefined
@@ -190,12 +197,13 @@ export class DurableMember implements GroupMember {
       void this.#bury(msg, message, message.payloads.map((_, i) => i), `Given up after ${settings.maxDeliveries} deliveries that were never finished (the member died or took longer than claimAfter each time).`, deliveries - 1)
       return
     }
-    const key = String(msg.seq)
-    this.#open.set(key, { msg, message, open: message.payloads.length, error: undefined, failed: [] })
+    const key = `${this.#tag}-${++this.#delivered}`
+    this.#open.set(key, { msg, message, since: Date.now(), open: message.payloads.length, error: undefined, failed: [] })
     this.#unfinished += message.payloads.length
     const { topic, group } = this.#membership
     for (let i = 0; i < message.payloads.length; i++) {
-      this.#backlog.push({ ...message, topic, group, seq: message.seq + i, payloads: [message.payloads[i]], receipts: [`${key}.${i}`], deliveries: [deliveries] })
+      const event = { ...message, topic, group, seq: message.seq + i, payloads: [message.payloads[i]], receipts: [`${key}.${i}`], deliveries: [deliveries] }
+      this.#backlog.push({ key, event })
     }
     this.#pump()
   }
@@ -203,8 +211,17 @@ export class DurableMember implements GroupMember {
   /** Hands over waiting events while fewer than `concurrency` run. */
   #pump(): void {
     while (this.#backlog.length > 0 && this.#inHand < this.#membership.capacity) {
+      const { key, event } = this.#backlog.shift()!
+      const open = this.#open.get(key)
+      // JetStream counts claimAfter from the pull: time an event waited here for
+      // room is not its own, so its start counts anew (what it then runs is; to
+      // within a tenth of claimAfter, which spares a message per event).
+      if (open !== undefined && Date.now() - open.since > this.#membership.durable!.claimAfter / 10) {
+        open.since = Date.now()
+        settle(() => open.msg.working())
+      }
       this.#inHand++
-      this.#host.deliver(this.#backlog.shift() as EventMessage)
+      this.#host.deliver(event)
     }
   }
 
@@ -216,7 +233,10 @@ export class DurableMember implements GroupMember {
 
   finished(receipt: string | undefined, error: unknown): void {
     if (receipt === undefined) return
-    const [key, index] = receipt.split('.') as [string, string]
+    const dot = receipt.lastIndexOf('.')
+    const key = receipt.slice(0, dot)
+    const index = receipt.slice(dot + 1)
+    // Not one of this member's open messages: an event of a member that left before it finished.
     const open = this.#open.get(key)
     if (open === undefined) return
     this.#unfinished--
@@ -258,7 +278,7 @@ export class DurableMember implements GroupMember {
     this.#left = true
     void this.#pulling?.close()
     // Messages with events never handed over go back to the group at once (those of them that ran, run again).
-    const back = new Set(this.#backlog.map((event) => event.receipts![0]!.split('.')[0]!))
+    const back = new Set(this.#backlog.map(({ key }) => key))
     this.#backlog.length = 0
     for (const key of back) {
       const open = this.#open.get(key)
