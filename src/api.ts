@@ -70,7 +70,7 @@ export function emits<T = unknown>(signal: SignalRef<T>, options?: EmitOptions):
 }
 
 /** {@inheritDoc Node.disconnect} */
-export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
+export function disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: ListenOptions): number {
   return defaultNode().disconnect(signal, callback, options)
 }
 

@@ -16,7 +16,8 @@ export const CALL_OPTIONS = {
   waitFor: [...LISTEN, 'timeout', 'abortSignal', 'send'],
   /** The `send` option of `waitFor`. */
   'waitFor send': ['signal', 'payload', 'sender'],
-  disconnect: ['group'],
+  /** The options given to `connect` do for `disconnect` too; only `group` matters there. */
+  disconnect: LISTEN,
   send: ['sender'],
   request: ['sender', 'timeout', 'abortSignal'],
   emits: ['sender'],

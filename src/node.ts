@@ -240,9 +240,10 @@ export class Node extends EventEmitter<NodeEventMap> {
   /**
    * Removes `callback` from `signal` (every listener of `signal` when `callback`
    * is omitted). A work-group listener is removed by naming its group in
-   * `options`. Returns how many registrations were removed.
+   * `options` (the options it was connected with do: only `group` counts).
+   * Returns how many registrations were removed.
    */
-  disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: Pick<ListenOptions, 'group'>): number {
+  disconnect(signal: SignalRef | AnySignal, callback?: Listener<never>, options?: ListenOptions): number {
     return this.#registry.dispatcher.remove(listenTopic(signal, options, this.nodeId, this.#engine, 'disconnect'), callback)
   }
 

@@ -178,7 +178,8 @@ function stringifyFaithfully(payload: unknown): string | undefined {
     if (error instanceof InvalidPayloadError) throw error
     if (lastHolder === undefined) lastHolder = {} // the payload's own toJSON threw
     // Nesting deeper than the stack: the chain is cut short, so it cannot be read for a cycle.
-    if (error instanceof RangeError) {
+    // (Other RangeErrors, from a toJSON or getter, fall through to their own message.)
+    if (error instanceof RangeError && /call stack/i.test(error.message)) {
       throw new InvalidPayloadError(`Cannot send this payload: it is nested too deeply for JSON (the stack ran out near ${pathTo(lastHolder, lastKey)}). Send flatter data.`, { cause: error })
     }
     // JSON refuses a cycle when it meets, below itself, the object the replacer just passed.

@@ -258,7 +258,9 @@ t.test('a misspelt option of any method is an InvalidArgumentError naming the kn
   await t.rejects(checked.send('x', {}, { timeout: 5 } as object), invalid('Unknown option "timeout" in send() options. Known options: sender.'))
   await t.rejects(checked.request('x', {}, { timeot: 5 } as object), invalid('Unknown option "timeot" in request() options. Known options: sender, timeout, abortSignal.'))
   await t.rejects(checked.request('x', {}, null as unknown as object), invalid('request() options must be an object, got null.'))
-  t.throws(() => checked.disconnect('x', noop, { sender: 'a' } as object), invalid('Unknown option "sender" in disconnect() options. Known options: group.'))
+  t.throws(() => checked.disconnect('x', noop, { gruop: 'a' } as object), invalid('Unknown option "gruop" in disconnect() options. Known options: sender, group, concurrency, durable.'))
+  // The options given to connect() do for disconnect() too.
+  t.equal(checked.disconnect('x', noop, { group: 'g', concurrency: 2, durable: false }), 0)
   t.throws(() => checked.emits('x', { sendr: 'a' } as object), invalid('Unknown option "sendr" in emits() options. Known options: sender.'))
   // An abortSignal that is not one fails at the call, not later inside the wait.
   await t.rejects(checked.waitFor('x', { abortSignal: 'nope' as unknown as AbortSignal }), invalid('The abortSignal option of waitFor() must be an AbortSignal (from an AbortController, or AbortSignal.timeout()), got "nope".'))

@@ -88,6 +88,8 @@ t.test('nesting deeper than the stack is refused as too deep, not as a cycle', a
   const cycle: Record<string, unknown> = { a: {} }
   ;(cycle.a as Record<string, unknown>).back = cycle
   t.throws(() => encode(cycle), { message: /^Cannot send a circular reference at payload\.a\.back:/ }, 'a cycle is still named a cycle')
+  const badDate = { toJSON: () => new Date(NaN).toISOString() }
+  t.throws(() => encode({ when: badDate }), { message: /^Cannot send this payload: Invalid time value/ }, "another RangeError keeps its own message")
 })
 
 t.test('plain data, toJSON and null-prototype objects are accepted as JSON writes them', async (t) => {

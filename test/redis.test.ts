@@ -70,6 +70,12 @@ if (requireRedis(t, 'the Redis engine tests')) {
     await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No Redis server answered at redis:\/\/user:\*\*\*@127\.0\.0\.1:\d+ within 500 ms\. Redis refused the connection \("WRONGPASS.*check the user name and password/ })
   })
 
+  t.test('a database number the server does not have: ready() fails, saying so, not blaming the password', async (t) => {
+    const node = new Node({ url: `redis://127.0.0.1:${port}/99`, readyTimeout: 500 })
+    t.teardown(() => node.stop())
+    await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /Redis refused the database number in redis:\/\/127\.0\.0\.1:\d+\/99 \("ERR DB index is out of range"\): the server has fewer databases/ })
+  })
+
   t.test('options that mean something on the relay only draw one warning, and are ignored', async (t) => {
     const warnings: Error[] = []
     const onWarning = (warning: Error): void => void warnings.push(warning)

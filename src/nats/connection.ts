@@ -14,6 +14,7 @@ import { requestTopic } from '../topics'
 import type { ClientStats, Connection, DeadLetter, EngineHandlers, Membership, WireState } from '../engine'
 import type { ResolvedOptions } from '../options'
 import { Dialer } from './dial'
+import { within } from '../within'
 import { DurableMember } from './durable'
 import { GroupMember, Interest, MemberHost, QueueMember } from './groups'
 import { Inbound } from './inbound'
@@ -43,16 +44,6 @@ const HOLD_CHECK_INTERVAL = 100
 
 const RESOLVED = Promise.resolve()
 
-/** `promise`'s value, or `false` if it takes longer than `ms`. */
-async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))))
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /** The NATS engine's {@link Connection}. */
 export class NatsClient implements Connection, MemberHost {

@@ -46,7 +46,7 @@ function firstLine(host: string, port: number): Promise<string | undefined> {
     })
     socket.once('timeout', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
     socket.once('close', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
-    socket.once('error', () => done(connected ? text : undefined))
+    socket.once('error', () => done(connected ? text.split(/\r?\n/)[0]!.slice(0, 80) : undefined))
   })
 }
 
@@ -55,16 +55,14 @@ export async function diagnose(options: ResolvedOptions): Promise<string> {
   const url = options.url ?? ''
   const shown = maskUrl(url)
   const refused = lastRefusal(url)
-  if (refused !== undefined) {
-    return `Redis refused the connection ("${refused.split('.')[0]}"): check the user name and password in ${shown} against the server's requirepass or ACL.`
-  }
+  if (refused !== undefined) return refusal(refused, shown)
   const { host, port } = address(url)
   const line = await firstLine(host, port)
   if (line === undefined) {
     return `Nothing accepts connections at ${host}:${port}: start redis-server there (or fix the URL in the "url" option or PYVENT_URL, now ${shown}).`
   }
-  if (/^-(NOAUTH|WRONGPASS)/.test(line)) return `Redis at ${host}:${port} wants a password: check the user name and password in ${shown} against the server's requirepass or ACL.`
-  if (line.startsWith('+PONG') || line.startsWith('-')) {
+  if (line.startsWith('-')) return refusal(line.slice(1), shown)
+  if (line.startsWith('+PONG')) {
     return `Redis answers at ${host}:${port}, but the connection pyvent made was not ready within ${options.readyTimeout} ms: check the database number in ${shown} (the server may have fewer), or raise readyTimeout for a slow server.`
   }
   if (line.startsWith('INFO ')) return `A NATS server answers at ${host}:${port}, not Redis: use a nats:// URL for it, or the port of your Redis server (now ${shown}).`
@@ -73,4 +71,16 @@ export async function diagnose(options: ResolvedOptions): Promise<string> {
     return `Something accepts connections at ${host}:${port} but did not answer a PING as Redis would: a TLS server wants rediss:// instead of redis://, or this is not the Redis port (now ${shown}).`
   }
   return `Something at ${host}:${port} answered, but not as Redis (it said ${JSON.stringify(line)}): use the port of your Redis server (now ${shown}).`
+}
+
+/** What to do about an error reply Redis gave this process (`reply` without its `-`). */
+function refusal(reply: string, shown: string): string {
+  const said = JSON.stringify(reply.split(/[.\r\n]/)[0])
+  if (/^(NOAUTH|WRONGPASS)\b|\bAUTH\b|password/i.test(reply)) {
+    return `Redis refused the connection (${said}): check the user name and password in ${shown} against the server's requirepass or ACL.`
+  }
+  if (/DB index/i.test(reply)) {
+    return `Redis refused the database number in ${shown} (${said}): the server has fewer databases (its "databases" setting); use a lower number.`
+  }
+  return `Redis refused the connection (${said}): see what the server says, and check ${shown} against its settings.`
 }

@@ -18,6 +18,7 @@
  */
 import createDebug from 'debug'
 import type { ClientOptions, RedisClient } from './load'
+import { within } from '../within'
 
 const debug = createDebug('pyvent:redis:link')
 
@@ -196,9 +197,13 @@ export class Link {
     try {
       if (graceful && client.isReady) {
         // stop() awaits this: the socket holds the process until the server's
-        // last replies are in, or a script would end with stop() unsettled.
+        // last replies are in, or a script would end with stop() unsettled; a
+        // server that stopped answering is given up after the connect timeout.
         client.ref()
-        await client.close()
+        if (!(await within(client.close().then(() => true, () => true), CONNECT_TIMEOUT))) {
+          debug('close: no answer within %d ms, closed at once', CONNECT_TIMEOUT)
+          client.destroy()
+        }
       } else client.destroy()
     } catch (error) {
       debug('close: %s', (error as Error).message)
