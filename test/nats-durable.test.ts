@@ -31,11 +31,13 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     const member = nodeOn(t, server.url)
     member.on('error', () => undefined)
     const attempts = new Map<string, number[]>()
+    let badEventId = ''
     member.connect(
       'charge',
       (payload, event) => {
         const { id } = payload as unknown as { id: string }
         attempts.set(id, [...(attempts.get(id) ?? []), event.seq])
+        if (id === 'bad') badEventId = event.id
         if (id === 'bad') throw new RangeError(`card declined (attempt ${attempts.get(id)!.length})`)
       },
       { group: 'billing', durable: { claimAfter: 100, maxDeliveries: 3 } }
@@ -51,11 +53,14 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     t.equal(attempts.get('bad')?.length, 3, 'the bad one ran maxDeliveries times')
     const letters = await member.deadLetters('charge', 'billing')
     t.equal(letters.length, 1)
-    t.match(letters[0], { signal: 'charge', group: 'billing', sender: 'pyvent', payload: { id: 'bad' }, deliveries: 3, error: 'RangeError: card declined (attempt 3)', node: sender.nodeId })
+    t.match(letters[0], { id: badEventId, signal: 'charge', group: 'billing', sender: 'pyvent', payload: { id: 'bad' }, deliveries: 3, error: 'RangeError: card declined (attempt 3)', node: sender.nodeId })
     t.ok(letters[0]!.deadAt >= letters[0]!.timestamp)
     // Nothing comes back after the dead letter.
     await new Promise((resolve) => setTimeout(resolve, 300))
     t.equal(attempts.get('bad')?.length, 3, 'not delivered again after it was dead-lettered')
+    // Storing the letter outlasts claimAfter (100 ms) at times: the message must not come back and be buried again.
+    t.equal((await member.stats()).deadLettered, 1, 'dead-lettered once')
+    t.same((await member.deadLetters('charge', 'billing')).map((letter) => letter.error), ['RangeError: card declined (attempt 3)'], 'one letter, with the real error')
   })
 
   t.test('an event never finished within claimAfter is given up after maxDeliveries, without running it again', async (t) => {

@@ -23,7 +23,10 @@ const H_ID = 'Pyvent-Id'
 export interface Burial {
   message: EventMessage
   index: number
+  /** The event's id (`PyventEvent.id`), as `deadLetters()` gives it. */
   id: string
+  /** Unique to the event in its stream: JetStream stores a second letter with the same key (within its duplicate window) not at all. */
+  key: string
   signal: string
   group: string
   error: string
@@ -45,8 +48,8 @@ async function ensureStream(nc: NatsConnection, js: JetStreamModule, options: Re
   made.add(nc)
 }
 
-/** Stores one dead letter; resolves once JetStream has it. */
-export async function deadLetter(nc: NatsConnection, js: JetStreamModule, options: ResolvedOptions, burial: Burial): Promise<void> {
+/** Stores one dead letter; resolves once JetStream has it: `true`, or `false` when it had it already (same key). */
+export async function deadLetter(nc: NatsConnection, js: JetStreamModule, options: ResolvedOptions, burial: Burial): Promise<boolean> {
   await ensureStream(nc, js, options)
   const { message, index } = burial
   const h = loadTransport(options.url as string).headers()
@@ -61,7 +64,8 @@ export async function deadLetter(nc: NatsConnection, js: JetStreamModule, option
   h.set(H_ERROR, burial.error.replace(/[\r\n]+/g, ' '))
   h.set(H_DELIVERIES, String(burial.deliveries))
   h.set(H_DEAD_AT, String(Date.now()))
-  await js.jetstream(nc).publish(deadLetterSubject(burial.signal, burial.group), JSON.stringify([message.payloads[index]]), { headers: h })
+  const ack = await js.jetstream(nc).publish(deadLetterSubject(burial.signal, burial.group), JSON.stringify([message.payloads[index]]), { headers: h, msgID: burial.key })
+  return !ack.duplicate
 }
 
 /** The newest `count` dead letters of a group, newest first. */

@@ -23,6 +23,7 @@ import createDebug from 'debug'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream'
 import type { EventMessage } from '../codec'
+import { PyventEvent } from '../dispatcher'
 import type { EngineHandlers, Membership } from '../engine'
 import type { ResolvedOptions } from '../options'
 import { deadLetter } from './deadletters'
@@ -74,6 +75,8 @@ export class DurableMember implements GroupMember {
   #delivered = 0
   /** Events pulled and not finished (handed over or waiting in {@link #backlog}). */
   #unfinished = 0
+  /** Stream sequences of the messages this member is moving to the dead-letter stream. */
+  readonly #burying = new Set<number>()
   /** Events pulled and not handed over yet, oldest first, with their message's key: one message can hold more than `concurrency`. */
   readonly #backlog: { key: string; event: EventMessage }[] = []
   /** Events handed over and not finished. */
@@ -184,6 +187,8 @@ export class DurableMember implements GroupMember {
       settle(() => msg.nak())
       return
     }
+    // Handed out again while this member stores its dead letter: the burial ends it.
+    if (this.#burying.has(msg.seq)) return
     const deliveries = msg.info.deliveryCount
     const message = this.#host.decode(msg)
     if (message === undefined || message.kind !== 'e') {
@@ -260,17 +265,25 @@ export class DurableMember implements GroupMember {
   async #bury(msg: JsMsg, message: EventMessage, indexes: number[], error: string, deliveries: number): Promise<void> {
     const nc = this.#connection()
     if (nc === undefined) return
-    // Storing the letter takes a round trip or two: keep JetStream from handing the message out meanwhile.
+    // Storing the letter takes round trips (the first one makes the stream): keep
+    // JetStream from handing the message out meanwhile, however short claimAfter is.
+    this.#burying.add(msg.seq)
     settle(() => msg.working())
+    const working = setInterval(() => settle(() => msg.working()), Math.max(5, this.#membership.durable!.claimAfter / 2))
     try {
       const { signal, group } = this.#membership
       for (const i of indexes) {
-        await deadLetter(nc, this.#js, this.#options, { message, index: i, id: `${msg.seq}.${i}`, group, error, deliveries, signal })
-        this.#host.deadLettered()
+        const id = new PyventEvent(signal, message.sender, message.payloads[i], message.node, message.seq + i, message.time).id
+        // Keyed by stream and sequence: a member that buries it again (it came back to another one meanwhile) stores nothing twice.
+        const stored = await deadLetter(nc, this.#js, this.#options, { message, index: i, id, key: `${msg.info.stream}:${msg.seq}.${i}`, group, error, deliveries, signal })
+        if (stored) this.#host.deadLettered()
       }
       msg.term(error.slice(0, 200))
     } catch (failure) {
       debug('could not dead-letter %s: %s', msg.seq, (failure as Error).message)
+    } finally {
+      clearInterval(working)
+      this.#burying.delete(msg.seq)
     }
   }
 
