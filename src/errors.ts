@@ -186,8 +186,8 @@ export class UnsupportedError extends PyventError {
   /** The engine: `'relay'`, `'redis'` or `'nats'`. */
   readonly engine: string
 
-  constructor(engine: string, message: string) {
-    super('ERR_PYVENT_UNSUPPORTED', message)
+  constructor(engine: string, message: string, options?: ErrorOptions) {
+    super('ERR_PYVENT_UNSUPPORTED', message, options)
     this.name = 'UnsupportedError'
     this.engine = engine
   }

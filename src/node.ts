@@ -350,7 +350,8 @@ export class Node extends EventEmitter<NodeEventMap> {
    */
   async deadLetters(signal: SignalRef, group: string, options: { count?: number } = {}): Promise<DeadLetter[]> {
     const [name, count] = deadLetterQuery(signal, group, options, this.#engine)
-    const connection = (await this.#lives.open()).connection
+    // Ready first: a server that cannot be reached is a RelayUnreachableError after readyTimeout, as for send().
+    const connection = (await this.#lives.readyOnce()).connection
     return connection.deadLetters === undefined ? [] : connection.deadLetters(name, group, count)
   }
 

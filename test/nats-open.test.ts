@@ -42,6 +42,12 @@ t.test('a missing client package: MissingDependencyError naming it', async (t) =
   t.equal(await child.line(/^OK|^ERROR/), 'ERROR ERR_PYVENT_MISSING_DEPENDENCY @nats-io/transport-node')
 })
 
+t.test('deadLetters() with no server at the URL: RelayUnreachableError after readyTimeout, not an empty list', async (t) => {
+  const nobody = ports.next()
+  const node = nodeOn(t, `nats://127.0.0.1:${nobody}`, { readyTimeout: 300 })
+  await t.rejects(node.deadLetters('invoice', 'billing'), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No NATS server answered/ })
+})
+
 t.test('a script that only sends, with no server at the URL, ends by itself once send() gave up', async (t) => {
   const nobody = ports.next()
   const child = spawnNode(t, fixture('engine-send.js'), ['nobody-hears', '1'], { PYVENT_URL: `nats://127.0.0.1:${nobody}` })
@@ -189,8 +195,8 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     node.on('error', (error) => errors.push(error))
     node.connect('kept', () => undefined, { group: 'keepers', durable: true })
     await node.ready()
-    t.match(errors[0]?.message, /durable group "keepers" of "kept" could not be set up on JetStream: .*jetstream is not enabled/i)
-    await t.rejects(node.deadLetters('kept', 'keepers'), /jetstream is not enabled/i)
+    t.match(errors[0], { name: 'UnsupportedError', code: 'ERR_PYVENT_UNSUPPORTED', engine: 'nats', message: /^The durable group "keepers" of "kept" needs JetStream, which the NATS server does not have enabled .*: start nats-server with -js/ })
+    await t.rejects(node.deadLetters('kept', 'keepers'), { code: 'ERR_PYVENT_UNSUPPORTED', message: /^deadLetters\(\) needs JetStream/ })
   })
 
   t.test('tls:// URLs: TLS with a certificate the process trusts, refused otherwise', async (t) => {

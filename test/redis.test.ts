@@ -40,6 +40,13 @@ t.test('no server at the URL: RelayUnreachableError says what answered not and w
   })
 })
 
+t.test('deadLetters() with no server at the URL: RelayUnreachableError after readyTimeout, not a hang', async (t) => {
+  const nobody = ports.next()
+  const node = new Node({ url: `redis://127.0.0.1:${nobody}`, readyTimeout: 300 })
+  t.teardown(() => node.stop())
+  await t.rejects(node.deadLetters('invoice', 'billing'), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No Redis server answered/ })
+})
+
 t.test('something other than Redis at the URL: the diagnosis says what answered there, not that the password is wrong', async (t) => {
   const servers: { port: number; answer: (socket: Socket) => void; says: RegExp }[] = [
     { port: ports.next(), answer: (s) => void s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')), says: /An HTTP server answers at 127\.0\.0\.1:\d+, not Redis/ },

@@ -15,7 +15,8 @@ import type { ClientStats, Connection, DeadLetter, EngineHandlers, Membership, W
 import type { ResolvedOptions } from '../options'
 import { Dialer } from './dial'
 import { within } from '../within'
-import { DurableMember } from './durable'
+import { DurableMember, jetStreamError } from './durable'
+import { ConnectionLostError } from '../errors'
 import { GroupMember, Interest, MemberHost, QueueMember } from './groups'
 import { Inbound } from './inbound'
 import { Interests } from './interests'
@@ -225,9 +226,12 @@ export class NatsClient implements Connection, MemberHost {
   }
 
   async deadLetters(signal: string, group: string, count: number): Promise<DeadLetter[]> {
+    // The node is ready (deadLetters() waits for that): a connection lost since is waited for again.
     const nc = await this.#dialer.connection(this.#options.readyTimeout)
-    if (nc === undefined) return []
-    return readDeadLetters(nc, this.#options, signal, group, count)
+    if (nc === undefined) throw new ConnectionLostError('nats', `deadLetters(): the connection to NATS broke, and was not made again within ${this.#options.readyTimeout} ms.`)
+    return readDeadLetters(nc, this.#options, signal, group, count).catch((error: Error) => {
+      throw jetStreamError(error, 'deadLetters()', 'failed')
+    })
   }
 
   // ---- round trips ----

@@ -24,6 +24,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream'
 import type { EventMessage } from '../codec'
 import { PyventEvent } from '../dispatcher'
+import { UnsupportedError } from '../errors'
 import type { EngineHandlers, Membership } from '../engine'
 import type { ResolvedOptions } from '../options'
 import { deadLetter } from './deadletters'
@@ -35,6 +36,18 @@ const debug = createDebug('pyvent:nats:durable')
 
 /** How long one pull waits for messages before it is made again. */
 const PULL_EXPIRES = 1000
+
+/**
+ * The error for a JetStream call that failed: an {@link UnsupportedError} when
+ * the server has no JetStream (`nats-server` without `-js`), else `what`
+ * `failed` with the server's reason.
+ */
+export function jetStreamError(error: Error, what: string, failed: string): Error {
+  if (error.name === 'JetStreamNotEnabled' || /jetstream (is )?not enabled/i.test(error.message)) {
+    return new UnsupportedError('nats', `${what} needs JetStream, which the NATS server does not have enabled (${error.message}): start nats-server with -js, or enable JetStream in its configuration.`, { cause: error })
+  }
+  return new Error(`${what} ${failed}: ${error.message}`, { cause: error })
+}
 
 /** A short, valid JetStream name for `name` (stream and consumer names forbid `.`, `*`, `>`, whitespace and slashes). */
 export function jsName(prefix: string, name: string): string {
@@ -108,7 +121,7 @@ export class DurableMember implements GroupMember {
     if (nc === undefined || this.#left) return
     this.#setup ??= this.#create(nc).catch((error: Error) => {
       this.#setup = undefined
-      this.#handlers.error(new Error(`The durable group "${this.#membership.group}" of "${this.#membership.signal}" could not be set up on JetStream: ${error.message}`, { cause: error }))
+      this.#handlers.error(jetStreamError(error, `The durable group "${this.#membership.group}" of "${this.#membership.signal}"`, 'could not be set up on JetStream'))
       return false
     })
     void this.#setup.then((ok) => {
