@@ -9,7 +9,7 @@
 import type { EventMessage, ReplyMessage } from './codec'
 import { Dispatcher, Listener, PyventEvent } from './dispatcher'
 import type { Connection, Engine } from './engine'
-import { ListenerError, StoppedError } from './errors'
+import { StoppedError } from './errors'
 import { Memberships } from './memberships'
 import { RequestBook } from './requests'
 import type { Session } from './session'
@@ -31,9 +31,13 @@ export class Registrations {
   readonly groups: Memberships
   /** Every pending waitFor and request: a stop rejects them. */
   readonly waits = new Waits()
+  readonly #report: (error: Error) => void
+  /** Start failures already reported for waits and requests that had ended first (they share one failure). */
+  readonly #reported = new WeakSet<Error>()
 
-  /** `connection()`: the current session's connection, if it is open. */
-  constructor(node: string, engine: Engine, maxMessageSize: number, connection: () => Connection | undefined, report: (error: ListenerError) => void) {
+  /** `connection()`: the current session's connection, if it is open; `report`: where background failures go. */
+  constructor(node: string, engine: Engine, maxMessageSize: number, connection: () => Connection | undefined, report: (error: Error) => void) {
+    this.#report = report
     const groups = (this.groups = new Memberships(engine))
     this.dispatcher = new Dispatcher({
       // A group member's topic is joined and left through the group calls.
@@ -116,20 +120,25 @@ export class Registrations {
   ): Promise<PyventEvent<T>> {
     const label = topic === Any ? 'any signal' : `"${topic}"`
     let waiter: Waiter<PyventEvent<T>> | undefined
+    let started = false
     const listener: Listener<never> = (_payload, event) => waiter?.resolve(event as PyventEvent<T>)
-    waiter = this.waits.create<PyventEvent<T>>(limits, `No event on ${label} within ${String(limits.timeout)} ms.`, () =>
-      this.dispatcher.remove(topic, listener)
-    )
+    // A timeout that comes before the node was ready never listened: say so, not only "no event".
+    const message = (): string =>
+      started
+        ? `No event on ${label} within ${String(limits.timeout)} ms.`
+        : `No event on ${label} within ${String(limits.timeout)} ms, and the wait never started: the relay (or engine server) has not answered yet; is it running, and is the address right?`
+    waiter = this.waits.create<PyventEvent<T>>(limits, message, () => this.dispatcher.remove(topic, listener))
     if (waiter.settled) return waiter.promise
     this.dispatcher.add(topic, signal, listener, sender, true)
     const live = waiter
     ready()
       .then((session) => {
         if (live.settled) return
+        started = true
         session.connection.startReceiving()
         return then?.()
       })
-      .catch((error: Error) => live.reject(error))
+      .catch((error: Error) => (live.settled ? this.#unheard(error) : live.reject(error)))
     return waiter.promise
   }
 
@@ -153,7 +162,18 @@ export class Registrations {
         connection.request(signal, sender, json, id)
         sent = true
       })
-      .catch((error: Error) => waiter.reject(error))
+      .catch((error: Error) => (waiter.settled ? this.#unheard(error) : waiter.reject(error)))
     return waiter.promise
+  }
+
+  /**
+   * Why the node could not start, when the wait or request that needed it had
+   * ended first (its timeout, its abortSignal): reported once, or nobody would
+   * learn that the relay or server was unreachable.
+   */
+  #unheard(error: Error): void {
+    if (error instanceof StoppedError || this.#reported.has(error)) return
+    this.#reported.add(error)
+    this.#report(error)
   }
 }

@@ -108,6 +108,25 @@ t.test('a request that times out before any relay answered says it was never sen
   t.notMatch((error as Error).message, /No responder/)
 })
 
+t.test('a wait or request that timed out before the node could start: why it could not start is reported once, afterwards', async (t) => {
+  const port = ports.next()
+  const node = new Node({ port, server: false, readyTimeout: 600 })
+  t.teardown(() => node.stop())
+  const errors: Error[] = []
+  const reported = new Promise<Error>((resolve) => node.on('error', (error) => resolve(error)))
+  node.on('error', (error) => errors.push(error))
+  const [wait, request] = await Promise.all([
+    node.waitFor('x', { timeout: 100 }).catch((e: unknown) => e),
+    node.request('y', {}, { timeout: 100 }).catch((e: unknown) => e)
+  ])
+  t.match(wait, { code: 'ERR_PYVENT_TIMEOUT', message: /^No event on "x" within 100 ms, and the wait never started: the relay \(or engine server\) has not answered yet/ })
+  t.match(request, { code: 'ERR_PYVENT_TIMEOUT', message: /^The request "y" was not sent within 100 ms/ })
+  t.match(await reported, { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: new RegExp(`^No pyvent relay answered at 127\\.0\\.0\\.1:${port} within 600 ms`) }, 'the reason, on the error event')
+  // Both callers share that one failure: one report, and the next call (a new start) gets its own answer.
+  await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE' })
+  t.equal(errors.length, 1, 'reported once for both')
+})
+
 t.test('configure() proxies the default node and refuses once it has started', async (t) => {
   const port = ports.next()
   pyvent.configure({ port })
