@@ -53,8 +53,8 @@ function onExit(): void {
   const [what, them] = mayBeLost(lost)
   say(
     crashing
-      ? `pyvent: ${what}: it crashed before the relay confirmed ${them}.\n`
-      : `pyvent: ${what}: it exited before the relay confirmed ${them}. Call \`await pyvent.flush()\` (or \`await pyvent.stop()\`) before process.exit().\n`
+      ? `pyvent: ${what}: it crashed before the relay (or server) confirmed ${them}.\n`
+      : `pyvent: ${what}: it exited before the relay (or server) confirmed ${them}. Call \`await pyvent.flush()\` (or \`await pyvent.stop()\`) before process.exit().\n`
   )
 }
 
@@ -67,8 +67,8 @@ export function warnEndUnconfirmed(lost: number, linger: number): void {
   if (lost <= 0) return
   const [what, them] = mayBeLost(lost)
   say(
-    `pyvent: ${what}: the relay did not confirm ${them} within linger (${linger} ms) as the script ended; ` +
-      'it is unreachable, or a listener is too slow (lossless delivery waits for it). Set `linger` higher to wait longer.\n'
+    `pyvent: ${what}: the relay (or server) did not confirm ${them} within linger (${linger} ms) as the script ended; ` +
+      'it is unreachable, or a listener or work group is behind (lossless delivery waits for it). Set `linger` higher to wait longer.\n'
   )
 }
 

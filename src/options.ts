@@ -164,7 +164,7 @@ const KNOWN = new Set(Object.keys(DEFAULTS))
 
 function integer(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidArgumentError(`Option "${name}" must be an integer from ${min} to ${max}, got ${String(value)}.`)
+    throw new InvalidArgumentError(`Option "${name}" must be an integer from ${min} to ${max}, got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`)
   }
   return value
 }

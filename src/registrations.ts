@@ -126,7 +126,7 @@ export class Registrations {
     const message = (): string =>
       started
         ? `No event on ${label} within ${String(limits.timeout)} ms.`
-        : `No event on ${label} within ${String(limits.timeout)} ms, and the wait never started: the relay (or engine server) has not answered yet; is it running, and is the address right?`
+        : `No event on ${label} within ${String(limits.timeout)} ms: the wait had not started, as no relay or engine server had answered this node yet (is one running at the address?).`
     waiter = this.waits.create<PyventEvent<T>>(limits, message, () => this.dispatcher.remove(topic, listener))
     if (waiter.settled) return waiter.promise
     this.dispatcher.add(topic, signal, listener, sender, true)
@@ -150,7 +150,7 @@ export class Registrations {
     const message = (): string =>
       sent
         ? `No responder answered "${signal}" within ${limits.timeout} ms.`
-        : `The request "${signal}" was not sent within ${limits.timeout} ms: the relay (or engine server) has not answered yet; is it running, and is the address right?`
+        : `The request "${signal}" was not sent within ${limits.timeout} ms: no relay or engine server had answered this node yet (is one running at the address?).`
     const waiter = this.waits.create<unknown>(limits, message, () => this.requests.forget(id))
     if (waiter.settled) return waiter.promise
     this.requests.expect(id, signal, waiter)

@@ -175,7 +175,8 @@ export class Session {
     if (await connection.probe(linger)) return
     if (this.#connection !== connection) throw new StoppedError('The node was stopped before the relay confirmed what it sent.')
     throw new TimeoutError(
-      `The relay did not confirm ${pending} event${pending === 1 ? '' : 's'} within linger (${linger} ms): it is unreachable or stalled by a slow listener.`,
+      `The ${this.#ctx.engine.name === 'relay' ? 'relay' : 'server'} did not confirm ${pending} event${pending === 1 ? '' : 's'} within linger (${linger} ms): ` +
+        'it is unreachable, or a listener or work group is behind (lossless delivery waits for it; a group holds a sender back once thousands of its events wait for a member with room). Set `linger` higher to wait longer.',
       linger
     )
   }

@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
+import { createServer } from 'node:net'
 import { portBlock, spawnNode } from './helpers'
 
 const ports = portBlock(__filename)
@@ -37,4 +38,18 @@ t.test('demo.js: the listener and sender examples as two processes', async (t) =
   const child = spawnNode(t, join(examples, 'demo.js'), [], { PYVENT_PORT: String(ports.next()) })
   t.equal(await child.exit(), 0)
   t.match(child.lines, [/^listener: Waiting for orders/, /^sender: +sent one order and exited with code 0$/, /^listener: You ordered sushi and sake!$/])
+})
+
+t.test('demo.js fails with exit code 1, saying why, when the listener cannot start', async (t) => {
+  const port = ports.next()
+  // Something that is not a relay holds both ports.
+  for (const held of [port, port + 1]) {
+    const server = createServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')))
+    await new Promise<void>((resolve) => server.listen(held, '127.0.0.1', resolve))
+    t.teardown(() => new Promise((resolve) => server.close(resolve)))
+  }
+  const child = spawnNode(t, join(examples, 'demo.js'), [], { PYVENT_PORT: String(port) })
+  t.equal(await child.exit(), 1)
+  t.match(child.stderr.join('\n'), /demo failed: the listener (could not start|exited)/)
+  t.notMatch(child.lines.join('\n'), /sent one order/)
 })

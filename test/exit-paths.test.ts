@@ -62,7 +62,7 @@ t.test('a crash right after send() says what may be lost, without advice about p
   t.equal(await child.exit(), 1, "Node's exit code for an uncaught exception")
   const stderr = child.stderr.join('\n')
   t.match(stderr, /Error: bug after a send/, 'the error is on stderr')
-  t.match(stderr, /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: it crashed before the relay confirmed it\./)
+  t.match(stderr, /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: it crashed before the relay \(or server\) confirmed it\./)
   t.notMatch(stderr, /process\.exit/, 'no advice that does not apply to a crash')
 })
 
@@ -101,7 +101,7 @@ async function orphanSender(t: Test, port: number, highWaterMark: number): Promi
   return child
 }
 
-const lostLine = /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: the relay did not confirm it within linger \(300 ms\) as the script ended/
+const lostLine = /pyvent: 1 message \(events, requests or replies\) sent by this process may be lost: the relay \(or server\) did not confirm it within linger \(300 ms\) as the script ended/
 
 t.test('a script that ends by itself while its quiet proof waits for a dead relay ends at once, and says what may be lost', async (t) => {
   const child = await orphanSender(t, ports.next(), 64)

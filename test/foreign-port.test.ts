@@ -169,6 +169,7 @@ t.test('options the existing tests do not cover are TypeErrors that name the opt
   const bad: [unknown, RegExp][] = [
     ['50020', /must be an object, got string/],
     [{ port: 1.5 }, /"port" must be an integer from 1 to 65534, got 1\.5/],
+    [{ port: '29260' }, /"port" must be an integer from 1 to 65534, got "29260"\./],
     [{ port: Number.NaN }, /"port"/],
     [{ port: -1 }, /"port"/],
     [{ linger: 3_600_001 }, /"linger" must be an integer from 0 to 3600000/],

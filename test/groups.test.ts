@@ -106,3 +106,17 @@ t.test('only responders answer: listeners and group members of the signal never 
   await relay.ready()
   t.equal(heard, 0, 'the plain listener and the group member never saw the requests')
 })
+
+t.test('a responder that throws something other than an Error: the RemoteError says what it threw', async (t) => {
+  const port = ports.next()
+  const node = new Node({ port })
+  t.teardown(() => node.stop())
+  node.respond('thrown', (kind: unknown) => {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    throw kind === 'object' ? { reason: 'out of stock', sku: 7 } : kind === 'message' ? { message: 'no such sku' } : 'plain text'
+  })
+  await node.ready()
+  await t.rejects(node.request('thrown', 'object'), { code: 'ERR_PYVENT_REMOTE', remoteName: 'Error', message: '{"reason":"out of stock","sku":7}' })
+  await t.rejects(node.request('thrown', 'message'), { code: 'ERR_PYVENT_REMOTE', message: 'no such sku' })
+  await t.rejects(node.request('thrown', 'string'), { code: 'ERR_PYVENT_REMOTE', message: 'plain text' })
+})
