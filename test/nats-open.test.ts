@@ -42,6 +42,11 @@ t.test('a missing client package: MissingDependencyError naming it', async (t) =
   t.equal(await child.line(/^OK|^ERROR/), 'ERROR ERR_PYVENT_MISSING_DEPENDENCY @nats-io/transport-node')
 })
 
+t.test('a host name that does not resolve: the diagnosis says so, not that nothing listens there', async (t) => {
+  const node = nodeOn(t, 'nats://no-such-host.invalid:4222', { readyTimeout: 300 })
+  await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /The host name "no-such-host\.invalid" does not resolve \(\w+\): fix the URL/ })
+})
+
 t.test('deadLetters() with no server at the URL: RelayUnreachableError after readyTimeout, not an empty list', async (t) => {
   const nobody = ports.next()
   const node = nodeOn(t, `nats://127.0.0.1:${nobody}`, { readyTimeout: 300 })

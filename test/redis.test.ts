@@ -47,6 +47,12 @@ t.test('deadLetters() with no server at the URL: RelayUnreachableError after rea
   await t.rejects(node.deadLetters('invoice', 'billing'), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /^No Redis server answered/ })
 })
 
+t.test('a host name that does not resolve: the diagnosis says so, not that nothing listens there', async (t) => {
+  const node = new Node({ url: 'redis://no-such-host.invalid:6379', readyTimeout: 300 })
+  t.teardown(() => node.stop())
+  await t.rejects(node.ready(), { code: 'ERR_PYVENT_RELAY_UNREACHABLE', message: /The host name "no-such-host\.invalid" does not resolve \(\w+\): fix the URL/ })
+})
+
 t.test('something other than Redis at the URL: the diagnosis says what answered there, not that the password is wrong', async (t) => {
   const servers: { port: number; answer: (socket: Socket) => void; says: RegExp }[] = [
     { port: ports.next(), answer: (s) => void s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\n\r\n')), says: /An HTTP server answers at 127\.0\.0\.1:\d+, not Redis/ },

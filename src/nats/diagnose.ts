@@ -5,6 +5,7 @@
  * @module
  */
 import { connect } from 'node:net'
+import { lookupFailure } from '../host-lookup'
 import type { ResolvedOptions } from '../options'
 import { serverList } from './dial'
 import { redact } from './load'
@@ -33,6 +34,8 @@ export async function diagnose(options: ResolvedOptions): Promise<string> {
     } catch {
       return `"${redact(server)}" is not a valid server URL: write nats://host:port.`
     }
+    const unresolved = await lookupFailure(url.hostname.replace(/^\[|\]$/g, ''))
+    if (unresolved !== undefined) return `The host name "${url.hostname}" does not resolve (${unresolved}): fix the URL (option "url" or PYVENT_URL).`
     if (await reachable(url.hostname, Number(url.port || 4222))) open.push(redact(server))
   }
   if (open.length === 0) {

@@ -4,6 +4,7 @@
  * @module
  */
 import { connect } from 'node:net'
+import { lookupFailure } from '../host-lookup'
 import type { ResolvedOptions } from '../options'
 import { lastRefusal } from './link'
 import { maskUrl } from './load'
@@ -57,6 +58,8 @@ export async function diagnose(options: ResolvedOptions): Promise<string> {
   const refused = lastRefusal(url)
   if (refused !== undefined) return refusal(refused, shown)
   const { host, port } = address(url)
+  const unresolved = await lookupFailure(host)
+  if (unresolved !== undefined) return `The host name "${host}" does not resolve (${unresolved}): fix the URL in the "url" option or PYVENT_URL (now ${shown}).`
   const line = await firstLine(host, port)
   if (line === undefined) {
     return `Nothing accepts connections at ${host}:${port}: start redis-server there (or fix the URL in the "url" option or PYVENT_URL, now ${shown}).`

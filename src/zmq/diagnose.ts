@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { lookup } from 'node:dns/promises'
-import { isIP, Socket } from 'node:net'
+import { Socket } from 'node:net'
+import { lookupFailure } from '../host-lookup'
 import { ResolvedOptions } from '../options'
 import { bindProblem } from './relay-host'
 
@@ -32,13 +32,8 @@ function connectProblem(host: string, port: number): Promise<string | undefined>
 export async function diagnose(options: ResolvedOptions): Promise<string> {
   const { host, port, server, curve } = options
   const portHelp = 'choose other ports with the port option or PYVENT_PORT'
-  if (isIP(host) === 0) {
-    try {
-      await lookup(host)
-    } catch (error) {
-      return `The host name "${host}" does not resolve (${(error as NodeJS.ErrnoException).code ?? 'lookup failed'}): check the host option or PYVENT_HOST.`
-    }
-  }
+  const unresolved = await lookupFailure(host)
+  if (unresolved !== undefined) return `The host name "${host}" does not resolve (${unresolved}): check the host option or PYVENT_HOST.`
   const [pub, pull] = await Promise.all([connectProblem(host, port), connectProblem(host, port + 1)])
   if (pub === undefined && pull === undefined) {
     return curve !== undefined
