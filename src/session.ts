@@ -112,6 +112,7 @@ export class Session {
     await this.opened
     const connection = this.connection
     const { options, engine } = this.#ctx
+    const start = Date.now()
     if (await connection.probe(options.readyTimeout)) {
       this.#proved = true
       if (this.live) this.#readyConnection = connection
@@ -120,7 +121,10 @@ export class Session {
     if (!this.live) throw new StoppedError('The node was stopped before it was ready.')
     const hint = await engine.diagnose(options)
     const { host, port } = addressOf(options)
-    throw new RelayUnreachableError(`No ${engine.describe(options)} within ${options.readyTimeout} ms. ${hint}`, host, port)
+    // A probe ends before readyTimeout only on an answer that waiting would not change (Redis refusing a password).
+    const elapsed = Date.now() - start
+    const when = elapsed < options.readyTimeout ? `as it should (given up after ${elapsed} ms)` : `within ${options.readyTimeout} ms`
+    throw new RelayUnreachableError(`No ${engine.describe(options)} ${when}. ${hint}`, host, port)
   }
 
   /** The first readiness of this session, shared by every caller. */

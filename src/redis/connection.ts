@@ -56,6 +56,8 @@ export class RedisConnection implements Connection {
   readonly #links = new Set<Link>()
   readonly #members = new Map<string, PlainMember | DurableMember>()
   #probing = 0
+  /** Probes waiting: a refusal of the server ends them at once (it will not change by waiting). */
+  readonly #refusals = new Set<() => void>()
   #down = false
   readonly #timer: NodeJS.Timeout
   #closed = false
@@ -87,6 +89,9 @@ export class RedisConnection implements Connection {
       wanted: () => this.#wanted() || (role === 'group' && !this.#closed),
       lost: (cause) => this.#lost(cause),
       ready: () => this.#ready(link),
+      refused: () => {
+        for (const wake of this.#refusals) wake()
+      },
       ...hooks
     })
     this.#links.add(link)
@@ -264,6 +269,8 @@ export class RedisConnection implements Connection {
     const deadline = Date.now() + timeout
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeout)))
+    let onRefusal: (() => void) | undefined
+    const refused = new Promise<false>((resolve) => this.#refusals.add((onRefusal = () => resolve(false))))
     const proof = (async (): Promise<boolean> => {
       // Both connections ready (a server that refuses the password never gets here), then what was queued.
       await Promise.all([this.#pub.whenReady(), this.#subscriptions.link.whenReady()])
@@ -279,9 +286,10 @@ export class RedisConnection implements Connection {
       return false
     })()
     try {
-      return (await Promise.race([proof, expired])) && !this.#closed
+      return (await Promise.race([proof, expired, refused])) && !this.#closed
     } finally {
       clearTimeout(timer)
+      this.#refusals.delete(onRefusal!)
       this.#probing--
       this.#updateRef()
     }

@@ -44,6 +44,8 @@ export interface LinkHooks {
   lost(cause: Error): void
   /** A connection (the first or a new one) is ready. */
   ready(): void
+  /** The server refused a new connection (a wrong password, a database it does not have): see {@link lastRefusal}. */
+  refused?(): void
   /** A new client was made (commands sent now go out before anything queued on it). */
   created?(client: RedisClient): void
   /**
@@ -116,6 +118,7 @@ export class Link {
       // A reply from the server (not a socket failure): it is there, but refuses this client.
       if (error.constructor.name.endsWith('Error') && /^[A-Z]+ /.test(error.message) && !/^LOADING /.test(error.message)) {
         refusals.set(this.#options.url, error.message)
+        this.#hooks.refused?.()
       }
     })
     client.on('ready', () => {
