@@ -138,6 +138,12 @@ export interface Connection {
   deadLetters?(signal: string, group: string, count: number): Promise<DeadLetter[]>
   /** Proves a round trip: every subscription made and everything queued before it reached the far side. */
   probe(timeout: number): Promise<boolean>
+  /**
+   * Why something this node registered cannot work on this server, though the
+   * server answers (a durable group on NATS without JetStream): `ready()`
+   * rejects with it. Sending and other listeners are not affected.
+   */
+  unsupported?(): Error | undefined
   /** Starts receiving if something needs it. */
   startReceiving(): void
   /** Whether something was queued that no probe has proved forwarded. */

@@ -128,10 +128,14 @@ export class Node extends EventEmitter<NodeEventMap> {
   /**
    * Resolves when this node's sockets are connected and every subscription
    * made so far is live at the relay, proven by a round trip through it.
-   * Rejects with {@link RelayUnreachableError} after `readyTimeout`.
+   * Rejects with {@link RelayUnreachableError} after `readyTimeout`, and with
+   * {@link UnsupportedError} when the server answers but cannot hold something
+   * registered (a durable group on NATS without JetStream).
    */
   async ready(): Promise<void> {
-    await this.#lives.ready()
+    const session = await this.#lives.ready()
+    const unsupported = session.connection.unsupported?.()
+    if (unsupported !== undefined) throw unsupported
   }
 
   /**

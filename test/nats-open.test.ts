@@ -193,13 +193,17 @@ if (requireSystem(t, natsRequirement('the NATS auth and interop tests'))) {
     t.equal(most, 2, 'two at a time, never more')
   })
 
-  t.test('a durable group on a server without JetStream: the error event says so, and ready() does not blame the server', async (t) => {
+  t.test('a durable group on a server without JetStream: the error event and ready() say so, without blaming the server; the rest works', async (t) => {
     const server = await startServer(t, ports, [], 'nojs')
     const node = nodeOn(t, server.url, { readyTimeout: 3000 })
     const errors: Error[] = []
     node.on('error', (error) => errors.push(error))
+    const plain = new Promise((resolve) => node.connect('kept', resolve))
     node.connect('kept', () => undefined, { group: 'keepers', durable: true })
-    await node.ready()
+    const refused = await node.ready().catch((error: unknown) => error)
+    t.equal(refused, errors[0], 'ready() rejects with the error the error event had')
+    await node.send('kept', { n: 1 })
+    t.same(await deadline(plain, 5000, 'the plain listener'), { n: 1 }, 'sending and plain listeners still work')
     t.match(errors[0], { name: 'UnsupportedError', code: 'ERR_PYVENT_UNSUPPORTED', engine: 'nats', message: /^The durable group "keepers" of "kept" needs JetStream, which the NATS server does not have enabled .*: start nats-server with -js/ })
     await t.rejects(node.deadLetters('kept', 'keepers'), { code: 'ERR_PYVENT_UNSUPPORTED', message: /^deadLetters\(\) needs JetStream/ })
   })

@@ -295,6 +295,14 @@ export class NatsClient implements Connection, MemberHost {
     return ok
   }
 
+  unsupported(): Error | undefined {
+    for (const member of this.#members.values()) {
+      const failure = member.unsupported?.()
+      if (failure !== undefined) return failure
+    }
+    return undefined
+  }
+
   /** Re-reads what holds the process (a listener or request was added). */
   startReceiving(): void {
     this.#hold()

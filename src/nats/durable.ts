@@ -100,6 +100,8 @@ export class DurableMember implements GroupMember {
   #left = false
   /** Set up once: the stream and the consumer exist. */
   #setup: Promise<boolean> | undefined
+  /** The last set-up failed because the server has no JetStream. */
+  #unsupported: UnsupportedError | undefined
 
   constructor(membership: Membership, host: MemberHost, options: ResolvedOptions, connection: () => NatsConnection | undefined, handlers: EngineHandlers) {
     this.#membership = membership
@@ -116,12 +118,18 @@ export class DurableMember implements GroupMember {
     return this.#setup ?? Promise.resolve(false)
   }
 
+  unsupported(): Error | undefined {
+    return this.#unsupported
+  }
+
   connected(): void {
     const nc = this.#connection()
     if (nc === undefined || this.#left) return
     this.#setup ??= this.#create(nc).catch((error: Error) => {
       this.#setup = undefined
-      this.#handlers.error(jetStreamError(error, `The durable group "${this.#membership.group}" of "${this.#membership.signal}"`, 'could not be set up on JetStream'))
+      const failure = jetStreamError(error, `The durable group "${this.#membership.group}" of "${this.#membership.signal}"`, 'could not be set up on JetStream')
+      if (failure instanceof UnsupportedError) this.#unsupported = failure
+      this.#handlers.error(failure)
       return false
     })
     void this.#setup.then((ok) => {
@@ -161,6 +169,7 @@ export class DurableMember implements GroupMember {
       })
     })
     debug('durable group %s of %s on stream %s, consumer %s', group, signal, stream, name)
+    this.#unsupported = undefined
     return true
   }
 

@@ -42,6 +42,8 @@ export interface GroupMember {
   connected?(): void
   /** Settles once the member's server state exists (a durable group's stream and consumer): `true`, or `false` when that failed (reported). */
   ready?(): Promise<boolean>
+  /** Why the server cannot hold this member (no JetStream), while that lasts. */
+  unsupported?(): Error | undefined
 }
 
 /** The queue group of work group `group`. */
