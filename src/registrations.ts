@@ -32,8 +32,6 @@ export class Registrations {
   /** Every pending waitFor and request: a stop rejects them. */
   readonly waits = new Waits()
   readonly #report: (error: Error) => void
-  /** Start failures already reported for waits and requests that had ended first (they share one failure). */
-  readonly #reported = new WeakSet<Error>()
 
   /** `connection()`: the current session's connection, if it is open; `report`: where background failures go. */
   constructor(node: string, engine: Engine, maxMessageSize: number, connection: () => Connection | undefined, report: (error: Error) => void) {
@@ -126,7 +124,7 @@ export class Registrations {
     const message = (): string =>
       started
         ? `No event on ${label} within ${String(limits.timeout)} ms.`
-        : `No event on ${label} within ${String(limits.timeout)} ms: the wait had not started, as no relay or engine server had answered this node yet (is one running at the address?).`
+        : `No event on ${label} within ${String(limits.timeout)} ms, and the relay (or engine server) had not confirmed the wait yet: is one running at the address?`
     waiter = this.waits.create<PyventEvent<T>>(limits, message, () => this.dispatcher.remove(topic, listener))
     if (waiter.settled) return waiter.promise
     this.dispatcher.add(topic, signal, listener, sender, true)
@@ -168,12 +166,11 @@ export class Registrations {
 
   /**
    * Why the node could not start, when the wait or request that needed it had
-   * ended first (its timeout, its abortSignal): reported once, or nobody would
-   * learn that the relay or server was unreachable.
+   * ended first (its timeout, its abortSignal): reported (once for every
+   * caller that shared it: the reporter drops repeats), or nobody would learn
+   * that the relay or server was unreachable.
    */
   #unheard(error: Error): void {
-    if (error instanceof StoppedError || this.#reported.has(error)) return
-    this.#reported.add(error)
-    this.#report(error)
+    if (!(error instanceof StoppedError)) this.#report(error)
   }
 }

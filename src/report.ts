@@ -16,12 +16,16 @@ export class Reporter {
   readonly #emitter: EventEmitter
   /** Signals whose listener failures were already turned into a process warning. */
   readonly #warned = new Set<string>()
+  /** Failures already reported: one failure shared by several callers (a node's start) is reported once. */
+  readonly #reported = new WeakSet<Error>()
 
   constructor(emitter: EventEmitter) {
     this.#emitter = emitter
   }
 
   report(error: Error): void {
+    if (this.#reported.has(error)) return
+    this.#reported.add(error)
     if (this.#emitter.listenerCount('error') > 0) {
       this.#emitter.emit('error', error)
       return

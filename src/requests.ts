@@ -45,17 +45,18 @@ interface Responders {
 function describeError(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message }
   // A thrown string says itself; a thrown object says its JSON (String() would say "[object Object]").
-  if (typeof error === 'object' && error !== null) {
-    const { message } = error as { message?: unknown }
-    if (typeof message === 'string') return { name: 'Error', message }
-    try {
+  try {
+    if (typeof error === 'object' && error !== null) {
+      const { message } = error as { message?: unknown }
+      if (typeof message === 'string') return { name: 'Error', message }
       const json = JSON.stringify(error)
       if (json !== undefined) return { name: 'Error', message: json }
-    } catch {
-      // A cycle or a BigInt: String() below.
     }
+    return { name: 'Error', message: String(error) }
+  } catch {
+    // A getter that threw, a cycle, a BigInt, an object without toString.
+    return { name: 'Error', message: 'The responder threw a value that cannot be shown.' }
   }
-  return { name: 'Error', message: String(error) }
 }
 
 /** The requests a node waits on and the responders it runs. @internal */

@@ -123,7 +123,8 @@ export class Session {
     const { host, port } = addressOf(options)
     // A probe ends before readyTimeout only on an answer that waiting would not change (Redis refusing a password).
     const elapsed = Date.now() - start
-    const when = elapsed < options.readyTimeout ? `as it should (given up after ${elapsed} ms)` : `within ${options.readyTimeout} ms`
+    // (With a margin: a timer can fire a millisecond before Date.now() says it is due.)
+    const when = elapsed + 50 < options.readyTimeout ? `as it should (given up after ${elapsed} ms)` : `within ${options.readyTimeout} ms`
     throw new RelayUnreachableError(`No ${engine.describe(options)} ${when}. ${hint}`, host, port)
   }
 

@@ -63,6 +63,24 @@ if (requireSystem(t, natsRequirement('the NATS durable group test'))) {
     t.same((await member.deadLetters('charge', 'billing')).map((letter) => letter.error), ['RangeError: card declined (attempt 3)'], 'one letter, with the real error')
   })
 
+  t.test('two durable groups that both fail one event: each keeps its own dead letter', async (t) => {
+    const member = nodeOn(t, server.url)
+    member.on('error', () => undefined)
+    for (const group of ['ledger', 'mailer']) {
+      member.connect('refund', () => {
+        throw new Error(`${group} is down`)
+      }, { group, durable: { claimAfter: 100, maxDeliveries: 1 } })
+    }
+    await member.ready()
+    const sender = nodeOn(t, server.url)
+    await sender.send('refund', { id: 9 })
+    await sender.flush()
+    await until(async () => (await member.stats()).deadLettered === 2, 10_000, 'both groups to dead-letter the event')
+    for (const group of ['ledger', 'mailer']) {
+      t.match(await member.deadLetters('refund', group), [{ group, payload: { id: 9 }, error: `Error: ${group} is down` }], `${group} has its letter`)
+    }
+  })
+
   t.test('an event never finished within claimAfter is given up after maxDeliveries, without running it again', async (t) => {
     const member = nodeOn(t, server.url)
     let runs = 0

@@ -27,6 +27,7 @@ function reachable(host: string, port: number): Promise<boolean> {
 export async function diagnose(options: ResolvedOptions): Promise<string> {
   const servers = serverList(options.url as string)
   const open: string[] = []
+  const unresolved: { name: string; failure: string }[] = []
   for (const server of servers) {
     let url: URL
     try {
@@ -34,9 +35,18 @@ export async function diagnose(options: ResolvedOptions): Promise<string> {
     } catch {
       return `"${redact(server)}" is not a valid server URL: write nats://host:port.`
     }
-    const unresolved = await lookupFailure(url.hostname.replace(/^\[|\]$/g, ''))
-    if (unresolved !== undefined) return `The host name "${url.hostname}" does not resolve (${unresolved}): fix the URL (option "url" or PYVENT_URL).`
+    const failure = await lookupFailure(url.hostname.replace(/^\[|\]$/g, ''))
+    if (failure !== undefined) {
+      unresolved.push({ name: `"${url.hostname}"`, failure })
+      continue
+    }
     if (await reachable(url.hostname, Number(url.port || 4222))) open.push(redact(server))
+  }
+  // A name that does not resolve is the reason only when no other server was reachable either.
+  if (open.length === 0 && unresolved.length > 0) {
+    const [one] = unresolved
+    if (unresolved.length === 1) return `The host name ${one!.name} does not resolve (${one!.failure}): fix the URL (option "url" or PYVENT_URL).`
+    return `The host names ${unresolved.map(({ name, failure }) => `${name} (${failure})`).join(', ')} do not resolve: fix the URL (option "url" or PYVENT_URL).`
   }
   if (open.length === 0) {
     return `Nothing accepts connections at ${servers.map(redact).join(', ')}: start nats-server there (for example \`nats-server -p 4222 -js\`) or fix the URL (option "url" or PYVENT_URL).`

@@ -115,6 +115,8 @@ export class DurableMember implements GroupMember {
 
   /** Resolves `true` once the stream and consumer exist (before which events of a `from: 'now'` group are not kept). */
   ready(): Promise<boolean> {
+    // Not set up (it failed): try again, so a server that gained JetStream since (a reload, no reconnect) is found.
+    if (this.#setup === undefined) this.connected()
     return this.#setup ?? Promise.resolve(false)
   }
 
@@ -128,7 +130,11 @@ export class DurableMember implements GroupMember {
     this.#setup ??= this.#create(nc).catch((error: Error) => {
       this.#setup = undefined
       const failure = jetStreamError(error, `The durable group "${this.#membership.group}" of "${this.#membership.signal}"`, 'could not be set up on JetStream')
-      if (failure instanceof UnsupportedError) this.#unsupported = failure
+      if (failure instanceof UnsupportedError) {
+        // Tried again by each probe: reported the first time only, and that error stays the one ready() gives.
+        if (this.#unsupported !== undefined) return false
+        this.#unsupported = failure
+      }
       this.#handlers.error(failure)
       return false
     })
@@ -292,12 +298,13 @@ export class DurableMember implements GroupMember {
     this.#burying.add(msg.seq)
     settle(() => msg.working())
     const working = setInterval(() => settle(() => msg.working()), Math.max(5, this.#membership.durable!.claimAfter / 2))
+    working.unref()
     try {
       const { signal, group } = this.#membership
       for (const i of indexes) {
         const id = new PyventEvent(signal, message.sender, message.payloads[i], message.node, message.seq + i, message.time).id
-        // Keyed by stream and sequence: a member that buries it again (it came back to another one meanwhile) stores nothing twice.
-        const stored = await deadLetter(nc, this.#js, this.#options, { message, index: i, id, key: `${msg.info.stream}:${msg.seq}.${i}`, group, error, deliveries, signal })
+        // Keyed by stream, group (consumer) and sequence: a member that buries it again (it came back to another one meanwhile) stores nothing twice.
+        const stored = await deadLetter(nc, this.#js, this.#options, { message, index: i, id, key: `${msg.info.stream}:${msg.info.consumer}:${msg.seq}.${i}`, group, error, deliveries, signal })
         if (stored) this.#host.deadLettered()
       }
       msg.term(error.slice(0, 200))

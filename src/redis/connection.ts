@@ -58,6 +58,8 @@ export class RedisConnection implements Connection {
   #probing = 0
   /** Probes waiting: a refusal of the server ends them at once (it will not change by waiting). */
   readonly #refusals = new Set<() => void>()
+  /** A probe has succeeded once. */
+  #everReady = false
   #down = false
   readonly #timer: NodeJS.Timeout
   #closed = false
@@ -90,7 +92,8 @@ export class RedisConnection implements Connection {
       lost: (cause) => this.#lost(cause),
       ready: () => this.#ready(link),
       refused: () => {
-        for (const wake of this.#refusals) wake()
+        // Before the node was ever ready only: later, a flush or stop waits out its linger as before.
+        if (!this.#everReady) for (const wake of this.#refusals) wake()
       },
       ...hooks
     })
@@ -286,7 +289,9 @@ export class RedisConnection implements Connection {
       return false
     })()
     try {
-      return (await Promise.race([proof, expired, refused])) && !this.#closed
+      const ok = (await Promise.race([proof, expired, refused])) && !this.#closed
+      if (ok) this.#everReady = true
+      return ok
     } finally {
       clearTimeout(timer)
       this.#refusals.delete(onRefusal!)

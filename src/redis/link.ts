@@ -28,6 +28,9 @@ const MAX_RETRY = 500
 /** How long one attempt to connect may take. */
 const CONNECT_TIMEOUT = 5000
 
+/** Refusals that waiting does not change: credentials, permissions, a database the server does not have, protected mode. */
+const LASTING_REFUSAL = /^(NOAUTH|WRONGPASS|NOPERM|DENIED)\b|DB index/
+
 /** The last reason each URL's server refused a new connection (a wrong password), for the diagnosis. */
 const refusals = new Map<string, string>()
 
@@ -44,7 +47,7 @@ export interface LinkHooks {
   lost(cause: Error): void
   /** A connection (the first or a new one) is ready. */
   ready(): void
-  /** The server refused a new connection (a wrong password, a database it does not have): see {@link lastRefusal}. */
+  /** The server refused a new connection for good (a wrong password, a database it does not have): see {@link lastRefusal}. */
   refused?(): void
   /** A new client was made (commands sent now go out before anything queued on it). */
   created?(client: RedisClient): void
@@ -118,7 +121,8 @@ export class Link {
       // A reply from the server (not a socket failure): it is there, but refuses this client.
       if (error.constructor.name.endsWith('Error') && /^[A-Z]+ /.test(error.message) && !/^LOADING /.test(error.message)) {
         refusals.set(this.#options.url, error.message)
-        this.#hooks.refused?.()
+        // Only what waiting does not change (not "max number of clients reached", say).
+        if (LASTING_REFUSAL.test(error.message)) this.#hooks.refused?.()
       }
     })
     client.on('ready', () => {
