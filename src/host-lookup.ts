@@ -7,6 +7,7 @@
  */
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
+import { within } from './within'
 
 /** How long the lookup may take: a resolver slower than that cannot be blamed, and the diagnosis goes on. */
 const LOOKUP_MS = 1000
@@ -14,15 +15,9 @@ const LOOKUP_MS = 1000
 /** Why `host` does not resolve (`'ENOTFOUND'`, ...), or `undefined` when it does, is an address, or the resolver did not say within a second. */
 export async function lookupFailure(host: string): Promise<string | undefined> {
   if (isIP(host) !== 0) return undefined
-  let timer: NodeJS.Timeout | undefined
-  const slow = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), LOOKUP_MS)))
   const answer = lookup(host).then(
     () => undefined,
     (error: NodeJS.ErrnoException) => error.code ?? 'lookup failed'
   )
-  try {
-    return await Promise.race([answer, slow])
-  } finally {
-    clearTimeout(timer)
-  }
+  return within(answer, LOOKUP_MS, undefined)
 }

@@ -4,12 +4,12 @@
  * @module
  */
 
-/** `promise`'s value, or `false` if it takes longer than `ms`. */
-export async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
+/** `promise`'s value, or `late` if it takes longer than `ms`. */
+export async function within<T>(promise: Promise<T>, ms: number, late: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))))
+  const expired = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(late), Math.max(0, ms))))
   try {
-    return await Promise.race([promise, late])
+    return await Promise.race([promise, expired])
   } finally {
     clearTimeout(timer)
   }

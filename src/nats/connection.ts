@@ -45,7 +45,6 @@ const HOLD_CHECK_INTERVAL = 100
 
 const RESOLVED = Promise.resolve()
 
-
 /** The NATS engine's {@link Connection}. */
 export class NatsClient implements Connection, MemberHost {
   readonly stats: ClientStats
@@ -253,7 +252,8 @@ export class NatsClient implements Connection, MemberHost {
             () => true,
             () => false
           ),
-          deadline - Date.now()
+          deadline - Date.now(),
+          false
         )
         if (ok) {
           this.#outbox.unconfirmedChars = Math.max(0, this.#outbox.unconfirmedChars - unconfirmed)
@@ -282,7 +282,7 @@ export class NatsClient implements Connection, MemberHost {
     // One that could not be set up (no JetStream) was reported through handlers.error: the server did answer.
     for (const member of this.#members.values()) {
       if (!ok || member.ready === undefined) continue
-      ok = await within(member.ready().then(() => true), timeout - (Date.now() - start))
+      ok = await within(member.ready().then(() => true), timeout - (Date.now() - start), false)
     }
     // Other servers of a cluster learn a subscription asynchronously, over their routes.
     const settle = this.#interests.subscribedAt + CLUSTER_SETTLE - Date.now()

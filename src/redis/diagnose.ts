@@ -36,6 +36,7 @@ function firstLine(host: string, port: number): Promise<string | undefined> {
       socket.destroy()
       resolve(result)
     }
+    const heard = (): string | undefined => (connected ? text.split(/\r?\n/)[0]!.slice(0, 80) : undefined)
     socket.setTimeout(CHECK_MS)
     socket.once('connect', () => {
       connected = true
@@ -43,11 +44,9 @@ function firstLine(host: string, port: number): Promise<string | undefined> {
     })
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1')
-      if (text.includes('\n') || text.length > 200) done(text.split(/\r?\n/)[0]!.slice(0, 80))
+      if (text.includes('\n') || text.length > 200) done(heard())
     })
-    socket.once('timeout', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
-    socket.once('close', () => done(connected ? text.split(/\r?\n/)[0]! : undefined))
-    socket.once('error', () => done(connected ? text.split(/\r?\n/)[0]!.slice(0, 80) : undefined))
+    for (const end of ['timeout', 'close', 'error'] as const) socket.once(end, () => done(heard()))
   })
 }
 

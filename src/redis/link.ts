@@ -207,7 +207,7 @@ export class Link {
         // last replies are in, or a script would end with stop() unsettled; a
         // server that stopped answering is given up after the connect timeout.
         client.ref()
-        if (!(await within(client.close().then(() => true, () => true), CONNECT_TIMEOUT))) {
+        if (!(await within(client.close().then(() => true, () => true), CONNECT_TIMEOUT, false))) {
           debug('close: no answer within %d ms, closed at once', CONNECT_TIMEOUT)
           client.destroy()
         }
