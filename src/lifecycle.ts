@@ -67,10 +67,15 @@ export class Lifecycle implements Tracked {
   #begin(): Session {
     const session = new Session(this.#hooks.session)
     this.#session = session
+    // Tracked from the start, not once open: sends made before that and a
+    // process.exit() in the same tick are what the exit line must count.
+    track(this)
     session.opened.then(
-      () => track(this),
+      () => undefined,
       () => {
-        if (this.#session === session) this.#session = undefined
+        if (this.#session !== session) return
+        this.#session = undefined
+        untrack(this)
       }
     )
     return session

@@ -71,3 +71,9 @@ t.test('stats() can be read after stop(), and adds up over restarts', async (t) 
   await node.send('a', {})
   t.equal((await node.stats()).sent, 2, 'a restarted node goes on counting')
 })
+
+t.test('process.exit() in the tick of the first send(), before the node started, still says what may be lost', async (t) => {
+  const child = spawnNode(t, fixture('send-exit-early.js'), ['3'], { PYVENT_PORT: String(ports.next()) })
+  t.equal(await child.exit(), 4, 'the exit code the script chose')
+  t.match(child.stderr.join('\n'), /pyvent: 3 messages \(events, requests or replies\) sent by this process may be lost: it exited before the relay \(or server\) confirmed them/)
+})
